@@ -1,0 +1,75 @@
+// Action: one entry of a pipeline schedule (cf. torch.distributed.pipelining's
+// _Action). A plain value: which stage, what kind of work, which micro-batch of
+// which mini-batch, and which weights a pass must use.
+//
+// Weight fields are filled by the versioning pass (common/versioning.h) and
+// read by the executor; generators leave them at their defaults.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace xpipe {
+
+enum class ActionKind : std::uint8_t {
+  kForward,         // F
+  kBackward,        // B: full backward (input and weight gradients)
+  kBackwardInput,   // I: input gradient only (zero-bubble split)
+  kBackwardWeight,  // W: weight gradient only (zero-bubble split)
+  kUpdate,          // U: optimizer step for a whole mini-batch
+  kSendF,           // SEND_F: send forward activation to stage + 1
+  kRecvF,           // RECV_F: receive forward activation from stage - 1
+  kSendB,           // SEND_B: send input gradient to stage - 1
+  kRecvB,           // RECV_B: receive output gradient from stage + 1
+};
+
+// Which weights a compute pass starts from.
+enum class WeightSource : std::uint8_t {
+  kCurrent,      // W_v, the stage's live weights
+  kStashed,      // the version its own forward used (PipeDream weight stashing)
+  kOlderBuffer,  // PipeDream-2BW: the older of two buffers
+  kNewerBuffer,  // PipeDream-2BW: the newer of two buffers
+  kPredicted,    // W_v - lr * horizon * D (XPipe, SpecTrain, PipeOptim)
+};
+
+struct Action {
+  std::int32_t stage = 0;
+  ActionKind kind = ActionKind::kForward;
+  std::int32_t mini_batch = 0;
+  std::int32_t micro_batch = 0;  // index within the mini-batch; 0 for U
+  WeightSource weights = WeightSource::kCurrent;
+  // The weight version the pass starts from: the version a stashed or buffered
+  // pass reads, or the live version v_k a current or predicted pass reads.
+  std::int32_t version = 0;
+  // Prediction horizon s (number of optimizer steps to look ahead); 0 unless
+  // weights == kPredicted.
+  std::int32_t horizon = 0;
+  // XPipe: this pass reuses the weights its mini-batch's first micro-batch
+  // (the bellwether) predicted for the same direction, instead of predicting.
+  bool reuse_prediction = false;
+
+  bool operator==(const Action&) const = default;
+};
+
+bool IsCompute(ActionKind kind);      // F, B, I, W
+bool IsBackwardPass(ActionKind kind); // B or I: the pass that sends a gradient upstream
+bool IsComm(ActionKind kind);         // SEND_*/RECV_*
+
+// Global micro-batch index g = b * T + j used by the text form.
+inline std::int64_t GlobalMicroBatch(const Action& a, int micro_batches) {
+  return static_cast<std::int64_t>(a.mini_batch) * micro_batches + a.micro_batch;
+}
+
+std::string_view KindName(ActionKind kind);  // "F", "B", "SEND_F", ...
+std::string_view WeightSourceName(WeightSource source);
+WeightSource ParseWeightSource(std::string_view name, const std::string& where);
+
+// PyTorch pipelining text form: "<stage><KIND><global micro-batch>", e.g. "0F3",
+// "2SEND_B1". U is an xpipe extension: "<stage>U<mini-batch>".
+std::string ToText(const Action& a, int micro_batches);
+// Parses the text form. `where` names the file/field for error messages.
+// REQUIRES: micro_batches >= 1. Throws InputError.
+Action ParseAction(std::string_view text, int micro_batches, const std::string& where);
+
+}  // namespace xpipe

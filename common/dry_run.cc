@@ -1,0 +1,131 @@
+#include "common/dry_run.h"
+
+#include <algorithm>
+#include <deque>
+#include <limits>
+
+namespace xpipe {
+namespace {
+
+constexpr TimeNs kNotYet = std::numeric_limits<TimeNs>::min();
+
+bool IsLowered(const Schedule& s) {
+  for (const auto& row : s.device_actions)
+    for (const auto& a : row)
+      if (IsComm(a.kind)) return true;
+  return false;
+}
+
+}  // namespace
+
+TimeNs UnitCost(int /*device*/, const Action& a) { return IsCompute(a.kind) ? 1 : 0; }
+
+TimeNs DryRunResult::Makespan() const {
+  TimeNs m = 0;
+  for (const auto& row : end)
+    if (!row.empty()) m = std::max(m, row.back());
+  return m;
+}
+
+DryRunResult DryRun(const Schedule& s, const CostFn& cost, const TransferFn& transfer) {
+  const int S = s.num_stages, D = s.num_devices;
+  const std::int64_t G = static_cast<std::int64_t>(s.mini_batches) * s.micro_batches;
+  const bool lowered = IsLowered(s);
+  // fwd_out[st*G+g]: time stage st's forward output for g is available
+  // (lowered: time SEND_F ran). bwd_out likewise for the backward output.
+  std::vector<TimeNs> fwd_out(static_cast<std::size_t>(S) * G, kNotYet);
+  std::vector<TimeNs> bwd_out(static_cast<std::size_t>(S) * G, kNotYet);
+  // The producer action of each output, for the transfer cost.
+  std::vector<const Action*> fwd_src(transfer ? fwd_out.size() : 0, nullptr);
+  std::vector<const Action*> bwd_src(transfer ? bwd_out.size() : 0, nullptr);
+
+  DryRunResult r;
+  r.start.resize(D);
+  r.end.resize(D);
+  for (int d = 0; d < D; ++d) {
+    r.start[d].assign(s.device_actions[d].size(), 0);
+    r.end[d].assign(s.device_actions[d].size(), 0);
+  }
+  std::vector<std::size_t> next(D, 0);
+  std::vector<TimeNs> free_at(D, 0);
+  std::deque<int> ready;
+  for (int d = 0; d < D; ++d) ready.push_back(d);
+  std::vector<char> queued(D, 1);
+
+  const auto index = [&](int st, std::int64_t g) { return static_cast<std::size_t>(st) * G + g; };
+  const auto in_range = [&](const Action& a) {
+    const std::int64_t g = GlobalMicroBatch(a, s.micro_batches);
+    return a.stage >= 0 && a.stage < S && a.micro_batch >= 0 && a.micro_batch < s.micro_batches &&
+           g >= 0 && g < G;
+  };
+  const auto wake = [&](int st) {
+    if (st < 0 || st >= S) return;
+    const int d = s.stage_device[st];
+    if (!queued[d]) {
+      queued[d] = 1;
+      ready.push_back(d);
+    }
+  };
+
+  while (!ready.empty()) {
+    const int d = ready.front();
+    ready.pop_front();
+    queued[d] = 0;
+    auto& row = s.device_actions[d];
+    while (next[d] < row.size()) {
+      const Action& a = row[next[d]];
+      if (!in_range(a)) break;
+      const std::int64_t g = GlobalMicroBatch(a, s.micro_batches);
+      // Which remote output this action waits for, if any.
+      const std::vector<TimeNs>* dep = nullptr;
+      const std::vector<const Action*>* dep_src = nullptr;
+      int dep_stage = -1;
+      switch (a.kind) {
+        case ActionKind::kForward:
+          if (!lowered && a.stage > 0) dep = &fwd_out, dep_src = &fwd_src, dep_stage = a.stage - 1;
+          break;
+        case ActionKind::kBackward:
+        case ActionKind::kBackwardInput:
+          if (!lowered && a.stage < S - 1) dep = &bwd_out, dep_src = &bwd_src, dep_stage = a.stage + 1;
+          break;
+        case ActionKind::kRecvF:
+          if (a.stage > 0) dep = &fwd_out, dep_src = &fwd_src, dep_stage = a.stage - 1;
+          break;
+        case ActionKind::kRecvB:
+          if (a.stage < S - 1) dep = &bwd_out, dep_src = &bwd_src, dep_stage = a.stage + 1;
+          break;
+        default:
+          break;
+      }
+      TimeNs start = free_at[d];
+      if (dep != nullptr) {
+        const TimeNs avail = (*dep)[index(dep_stage, g)];
+        if (avail == kNotYet) break;  // blocked; the producer wakes us
+        TimeNs t = avail;
+        const int from = s.stage_device[dep_stage];
+        if (transfer && from != d) t += transfer(*(*dep_src)[index(dep_stage, g)], from, d);
+        start = std::max(start, t);
+      }
+      const TimeNs end = start + cost(d, a);
+      r.start[d][next[d]] = start;
+      r.end[d][next[d]] = end;
+      free_at[d] = end;
+      // Publish outputs.
+      const auto publish = [&](std::vector<TimeNs>& out, std::vector<const Action*>& src, int wake_stage) {
+        out[index(a.stage, g)] = end;
+        if (transfer) src[index(a.stage, g)] = &a;
+        wake(wake_stage);
+      };
+      if (!lowered && a.kind == ActionKind::kForward) publish(fwd_out, fwd_src, a.stage + 1);
+      if (!lowered && IsBackwardPass(a.kind)) publish(bwd_out, bwd_src, a.stage - 1);
+      if (a.kind == ActionKind::kSendF) publish(fwd_out, fwd_src, a.stage + 1);
+      if (a.kind == ActionKind::kSendB) publish(bwd_out, bwd_src, a.stage - 1);
+      ++next[d];
+    }
+  }
+  for (int d = 0; d < D; ++d)
+    if (next[d] < s.device_actions[d].size()) r.stuck.emplace_back(d, next[d]);
+  return r;
+}
+
+}  // namespace xpipe

@@ -1,0 +1,246 @@
+#include "common/versioning.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "common/dry_run.h"
+#include "common/error.h"
+
+namespace xpipe {
+namespace {
+
+int RoundHalfUp(double x) { return static_cast<int>(std::floor(x + 0.5)); }
+
+}  // namespace
+
+int ClosedFormForwardHorizon(int N, int T, int k) {
+  return RoundHalfUp(static_cast<double>(N + T - 2 - (k + 1) / 2) / T);
+}
+
+int ClosedFormBackwardHorizon(int /*N*/, int T, int k) {
+  return RoundHalfUp(static_cast<double>(T + k / 2 - 1) / T);
+}
+
+VersionAnalysis AnalyzeVersions(const Schedule& s) {
+  const int S = s.num_stages, D = s.num_devices, T = s.micro_batches;
+  const std::int64_t G = static_cast<std::int64_t>(s.mini_batches) * T;
+  const DryRunResult grid = DryRun(s);
+  XPIPE_CHECK(grid.ok(), "AnalyzeVersions needs a schedule that runs to completion");
+
+  VersionAnalysis out;
+  out.passes.resize(D);
+  // Per stage: the grid time of each U (= end of the B it follows) in order,
+  // the version at each backward pass, and the start of stage 0's last backward
+  // of each mini-batch (the end of its round trip).
+  std::vector<std::vector<TimeNs>> update_times(S);
+  std::vector<int> version_at_back(static_cast<std::size_t>(S) * G, 0);
+  std::vector<TimeNs> round_trip_end(s.mini_batches, 0);
+  for (int d = 0; d < D; ++d) {
+    std::vector<int> v(S, 0);
+    const auto& row = s.device_actions[d];
+    out.passes[d].resize(row.size());
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      const Action& a = row[i];
+      if (a.kind == ActionKind::kUpdate) {
+        update_times[a.stage].push_back(grid.start[d][i]);
+        ++v[a.stage];
+        continue;
+      }
+      if (!IsCompute(a.kind)) continue;
+      PassInfo& p = out.passes[d][i];
+      p.version_seen = v[a.stage];
+      p.staleness = a.mini_batch - p.version_seen;
+      p.synchronous = std::max(0, p.staleness);
+      if (IsBackwardPass(a.kind)) {
+        version_at_back[static_cast<std::size_t>(a.stage) * G + GlobalMicroBatch(a, T)] = v[a.stage];
+        if (a.stage == 0 && a.micro_batch == T - 1) round_trip_end[a.mini_batch] = grid.start[d][i];
+      }
+    }
+  }
+  for (int d = 0; d < D; ++d) {
+    const auto& row = s.device_actions[d];
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      const Action& a = row[i];
+      if (!IsCompute(a.kind)) continue;
+      PassInfo& p = out.passes[d][i];
+      const auto& u = update_times[a.stage];
+      const TimeNs t0 = grid.start[d][i], t1 = round_trip_end[a.mini_batch];
+      // U strictly after the pass starts and strictly before the round trip ends.
+      const auto lo = std::upper_bound(u.begin(), u.end(), t0);
+      const auto hi = std::lower_bound(u.begin(), u.end(), t1);
+      p.round_trip = hi > lo ? static_cast<int>(hi - lo) : 0;
+      const int k = a.stage;
+      p.closed_form = a.kind == ActionKind::kForward ? ClosedFormForwardHorizon(S, T, k)
+                                                     : ClosedFormBackwardHorizon(S, T, k);
+      if (a.kind == ActionKind::kForward)
+        p.own_backward =
+            version_at_back[static_cast<std::size_t>(a.stage) * G + GlobalMicroBatch(a, T)] -
+            p.version_seen;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+int Horizon(const PassInfo& p, PredictionTarget target, bool forward) {
+  switch (target) {
+    case PredictionTarget::kRoundTrip:
+      return p.round_trip;
+    case PredictionTarget::kRoundTripClosedForm:
+      return p.closed_form;
+    case PredictionTarget::kSynchronous:
+      return p.synchronous;
+    case PredictionTarget::kOwnBackward:
+      return forward ? p.own_backward : 0;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AnnotateWeights(Schedule& s, PredictionTarget target) {
+  const WeightPolicy policy = PolicyOf(s.kind);
+  const VersionAnalysis va = AnalyzeVersions(s);
+  const int T = s.micro_batches;
+  const std::int64_t G = static_cast<std::int64_t>(s.mini_batches) * T;
+  // Version each micro-batch's forward used, per stage (for stashing), and the
+  // bellwether's (version, horizon) per (stage, mini-batch, direction) (XPipe).
+  std::vector<int> forward_version(static_cast<std::size_t>(s.num_stages) * G, 0);
+  std::map<std::tuple<int, int, bool>, std::pair<int, int>> bellwether;
+  for (int d = 0; d < s.num_devices; ++d) {
+    auto& row = s.device_actions[d];
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      Action& a = row[i];
+      if (!IsCompute(a.kind)) continue;
+      const PassInfo& p = va.passes[d][i];
+      const bool forward = a.kind == ActionKind::kForward;
+      const std::size_t key = static_cast<std::size_t>(a.stage) * G + GlobalMicroBatch(a, T);
+      a.weights = WeightSource::kCurrent;
+      a.version = p.version_seen;
+      a.horizon = 0;
+      a.reuse_prediction = false;
+      switch (policy) {
+        case WeightPolicy::kSynchronous:
+        case WeightPolicy::kStale:
+          break;
+        case WeightPolicy::kStashing:
+          if (forward)
+            forward_version[key] = p.version_seen;
+          else {
+            a.weights = WeightSource::kStashed;
+            a.version = forward_version[key];
+          }
+          break;
+        case WeightPolicy::kDoubleBuffer: {
+          // W(t+1) = W(t) - lr * grad(W(t-1)): mini-batch b reads version b-1.
+          const int v = std::max(0, a.mini_batch - 1);
+          XPIPE_CHECK(v <= p.version_seen, "2BW buffer version not yet produced");
+          a.version = v;
+          a.weights = v == p.version_seen ? WeightSource::kNewerBuffer : WeightSource::kOlderBuffer;
+          break;
+        }
+        case WeightPolicy::kPredictOwnBackward:
+          if (forward) {
+            a.weights = WeightSource::kPredicted;
+            a.horizon = p.own_backward;
+          }
+          break;
+        case WeightPolicy::kPredictRoundTrip: {
+          const bool backward_of_pair = !forward;  // B, I and W share the backward prediction
+          if (s.kind == ScheduleKind::kXPipe) {
+            auto bkey = std::make_tuple(a.stage, a.mini_batch, backward_of_pair);
+            auto it = bellwether.find(bkey);
+            a.weights = WeightSource::kPredicted;
+            if (it == bellwether.end()) {
+              const int h = Horizon(p, target, forward);
+              bellwether.emplace(bkey, std::make_pair(p.version_seen, h));
+              a.horizon = h;
+            } else {
+              a.version = it->second.first;
+              a.horizon = it->second.second;
+              a.reuse_prediction = true;
+            }
+          } else {
+            a.weights = WeightSource::kPredicted;
+            a.horizon = Horizon(p, target, forward);
+          }
+          break;
+        }
+      }
+      if (a.weights == WeightSource::kPredicted && a.horizon == 0 && !a.reuse_prediction &&
+          s.kind != ScheduleKind::kXPipe)
+        a.weights = WeightSource::kCurrent;  // predicting zero steps ahead is the live weights
+    }
+  }
+}
+
+std::vector<int> VersionsKept(const Schedule& s) {
+  std::vector<int> kept(s.num_stages, 1);
+  const int T = s.micro_batches;
+  for (const auto& row : s.device_actions) {
+    // Per stage: live version, and in-flight micro-batch -> version it holds.
+    std::map<int, int> live;
+    std::map<int, std::map<std::int64_t, int>> held;
+    for (const Action& a : row) {
+      if (a.kind == ActionKind::kUpdate) {
+        ++live[a.stage];
+        continue;
+      }
+      if (!IsCompute(a.kind)) continue;
+      const std::int64_t g = GlobalMicroBatch(a, T);
+      const bool holds = a.weights == WeightSource::kStashed ||
+                         a.weights == WeightSource::kOlderBuffer ||
+                         a.weights == WeightSource::kNewerBuffer;
+      if (a.kind == ActionKind::kForward) {
+        // A stashing schedule's forward reads the live version and keeps it.
+        held[a.stage][g] = a.version;
+      } else if (IsBackwardPass(a.kind) || a.kind == ActionKind::kBackwardWeight) {
+        if (a.kind != ActionKind::kBackwardInput) held[a.stage].erase(g);
+      }
+      std::set<int> versions = {live[a.stage]};
+      const WeightPolicy pol = PolicyOf(s.kind);
+      if (pol == WeightPolicy::kStashing || pol == WeightPolicy::kDoubleBuffer || holds)
+        for (const auto& [mb, v] : held[a.stage]) versions.insert(v);
+      kept[a.stage] = std::max(kept[a.stage], static_cast<int>(versions.size()));
+    }
+  }
+  return kept;
+}
+
+std::vector<int> PredictionScratch(const Schedule& s) {
+  std::vector<int> scratch(s.num_stages, 0);
+  for (const auto& row : s.device_actions)
+    for (const Action& a : row) {
+      if (a.weights != WeightSource::kPredicted) continue;
+      // XPipe with T > 1 keeps the bellwether's forward and backward
+      // predictions alive across micro-batches; others predict per pass.
+      const int need = (s.kind == ScheduleKind::kXPipe && s.micro_batches > 1) ? 2 : 1;
+      scratch[a.stage] = std::max(scratch[a.stage], need);
+    }
+  return scratch;
+}
+
+std::vector<StageVersionSummary> SteadyStateSummary(const Schedule& s, const VersionAnalysis& v) {
+  std::vector<StageVersionSummary> out(s.num_stages);
+  const int mid = s.mini_batches / 2;
+  for (int d = 0; d < s.num_devices; ++d) {
+    const auto& row = s.device_actions[d];
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      const Action& a = row[i];
+      if (a.mini_batch != mid || a.micro_batch != 0) continue;
+      if (a.kind == ActionKind::kForward) {
+        out[a.stage].forward_staleness = v.passes[d][i].staleness;
+        out[a.stage].forward_horizon = a.horizon;
+      } else if (IsBackwardPass(a.kind)) {
+        out[a.stage].backward_staleness = v.passes[d][i].staleness;
+        out[a.stage].backward_horizon = a.horizon;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace xpipe
