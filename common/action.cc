@@ -25,8 +25,8 @@ constexpr std::array<KindText, 9> kKinds = {{
     {ActionKind::kUpdate, "U"},
 }};
 
-constexpr std::array<std::string_view, 5> kSources = {"current", "stashed", "older_buffer",
-                                                       "newer_buffer", "predicted"};
+constexpr std::array<std::string_view, 5> kSources = {"current", "stashed", "older_buffer", "newer_buffer",
+                                                      "predicted"};
 
 bool ParseInt(std::string_view s, std::int64_t& out) {
   if (s.empty()) return false;
@@ -54,9 +54,7 @@ std::string_view KindName(ActionKind kind) {
   return "?";
 }
 
-std::string_view WeightSourceName(WeightSource source) {
-  return kSources[static_cast<std::size_t>(source)];
-}
+std::string_view WeightSourceName(WeightSource source) { return kSources[static_cast<std::size_t>(source)]; }
 
 WeightSource ParseWeightSource(std::string_view name, const std::string& where) {
   for (std::size_t i = 0; i < kSources.size(); ++i)

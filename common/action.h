@@ -52,9 +52,9 @@ struct Action {
   bool operator==(const Action&) const = default;
 };
 
-bool IsCompute(ActionKind kind);      // F, B, I, W
-bool IsBackwardPass(ActionKind kind); // B or I: the pass that sends a gradient upstream
-bool IsComm(ActionKind kind);         // SEND_*/RECV_*
+bool IsCompute(ActionKind kind);       // F, B, I, W
+bool IsBackwardPass(ActionKind kind);  // B or I: the pass that sends a gradient upstream
+bool IsComm(ActionKind kind);          // SEND_*/RECV_*
 
 // Global micro-batch index g = b * T + j used by the text form.
 inline std::int64_t GlobalMicroBatch(const Action& a, int micro_batches) {

@@ -55,8 +55,8 @@ DryRunResult DryRun(const Schedule& s, const CostFn& cost, const TransferFn& tra
   const auto index = [&](int st, std::int64_t g) { return static_cast<std::size_t>(st) * G + g; };
   const auto in_range = [&](const Action& a) {
     const std::int64_t g = GlobalMicroBatch(a, s.micro_batches);
-    return a.stage >= 0 && a.stage < S && a.micro_batch >= 0 && a.micro_batch < s.micro_batches &&
-           g >= 0 && g < G;
+    return a.stage >= 0 && a.stage < S && a.micro_batch >= 0 && a.micro_batch < s.micro_batches && g >= 0 &&
+           g < G;
   };
   const auto wake = [&](int st) {
     if (st < 0 || st >= S) return;

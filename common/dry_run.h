@@ -40,7 +40,6 @@ TimeNs UnitCost(int device, const Action& a);
 
 // REQUIRES: s.stage_device and s.device_actions consistent (see Validate); an
 // action whose stage or micro-batch is out of range is reported as stuck.
-DryRunResult DryRun(const Schedule& s, const CostFn& cost = UnitCost,
-                    const TransferFn& transfer = nullptr);
+DryRunResult DryRun(const Schedule& s, const CostFn& cost = UnitCost, const TransferFn& transfer = nullptr);
 
 }  // namespace xpipe

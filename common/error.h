@@ -15,15 +15,14 @@ namespace xpipe {
 class InputError : public std::runtime_error {
  public:
   // `where` names the file, flag or field; `what` says what was wrong.
-  InputError(const std::string& where, const std::string& what)
-      : std::runtime_error(where + ": " + what) {}
+  InputError(const std::string& where, const std::string& what) : std::runtime_error(where + ": " + what) {}
 };
 
 [[noreturn]] void CheckFailed(const char* file, int line, const char* expr, const std::string& msg);
 
 }  // namespace xpipe
 
-#define XPIPE_CHECK(cond, msg)                                          \
-  do {                                                                  \
+#define XPIPE_CHECK(cond, msg)                                           \
+  do {                                                                   \
     if (!(cond)) ::xpipe::CheckFailed(__FILE__, __LINE__, #cond, (msg)); \
   } while (0)

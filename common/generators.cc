@@ -143,7 +143,8 @@ void Async(const ScheduleParams& p, Schedule& s) {
 
 void CheckParams(const ScheduleParams& p) {
   const std::string name(ScheduleName(p.kind));
-  if (p.kind == ScheduleKind::kCustom) throw InputError("--schedule", "custom schedules are read, not generated");
+  if (p.kind == ScheduleKind::kCustom)
+    throw InputError("--schedule", "custom schedules are read, not generated");
   if (p.devices < 1) throw InputError("--stages", "must be at least 1");
   if (p.micro_batches < 1) throw InputError("--micro-batches", "must be at least 1");
   if (p.mini_batches < 1) throw InputError("--mini-batches", "must be at least 1");
@@ -152,16 +153,16 @@ void CheckParams(const ScheduleParams& p) {
     throw InputError("--chunks", "only interleaved-1f1b places several chunks on a device");
   if (p.kind == ScheduleKind::kInterleaved1F1B && p.micro_batches % p.devices != 0)
     throw InputError("--micro-batches", "interleaved-1f1b needs T divisible by the number of devices (T=" +
-                                            std::to_string(p.micro_batches) + ", N=" +
-                                            std::to_string(p.devices) + ")");
-  if ((p.kind == ScheduleKind::kPipeDream || p.kind == ScheduleKind::kSpecTrain) &&
-      p.micro_batches != 1)
-    throw InputError("--micro-batches", name + " runs one micro-batch per mini-batch (T = 1); use "
-                                               "pipedream-2bw or xpipe for T > 1");
+                                            std::to_string(p.micro_batches) +
+                                            ", N=" + std::to_string(p.devices) + ")");
+  if ((p.kind == ScheduleKind::kPipeDream || p.kind == ScheduleKind::kSpecTrain) && p.micro_batches != 1)
+    throw InputError("--micro-batches", name +
+                                            " runs one micro-batch per mini-batch (T = 1); use "
+                                            "pipedream-2bw or xpipe for T > 1");
   if (p.kind == ScheduleKind::kPipeDream2BW && p.micro_batches < p.devices - 1)
-    throw InputError("--micro-batches",
-                     "pipedream-2bw keeps two weight versions only with T >= N-1 (T=" +
-                         std::to_string(p.micro_batches) + ", N=" + std::to_string(p.devices) + ")");
+    throw InputError("--micro-batches", "pipedream-2bw keeps two weight versions only with T >= N-1 (T=" +
+                                            std::to_string(p.micro_batches) +
+                                            ", N=" + std::to_string(p.devices) + ")");
 }
 
 }  // namespace

@@ -45,8 +45,8 @@ WeightPolicy PolicyOf(ScheduleKind kind) { return Info(kind).policy; }
 ScheduleKind ParseScheduleKind(std::string_view name, const std::string& where) {
   for (const auto& i : kInfo)
     if (i.name == name && i.kind != ScheduleKind::kCustom) return i.kind;
-  throw InputError(where, "unknown schedule '" + std::string(name) + "' (expected one of " +
-                              ScheduleNames() + ")");
+  throw InputError(where,
+                   "unknown schedule '" + std::string(name) + "' (expected one of " + ScheduleNames() + ")");
 }
 
 std::string ScheduleNames() {

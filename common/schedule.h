@@ -33,12 +33,12 @@ enum class ScheduleKind {
 // How passes choose their weights (../shared/docs/schedules.md, table of
 // asynchronous schedules).
 enum class WeightPolicy {
-  kSynchronous,    // flush after each mini-batch: one version, staleness 0
-  kStale,          // current weights for every pass
-  kStashing,       // PipeDream: backward uses its forward's version
-  kDoubleBuffer,   // PipeDream-2BW
-  kPredictRoundTrip,     // SpecTrain (per micro-batch) and XPipe (per mini-batch)
-  kPredictOwnBackward,   // PipeOptim: forward predicts its own backward's version
+  kSynchronous,         // flush after each mini-batch: one version, staleness 0
+  kStale,               // current weights for every pass
+  kStashing,            // PipeDream: backward uses its forward's version
+  kDoubleBuffer,        // PipeDream-2BW
+  kPredictRoundTrip,    // SpecTrain (per micro-batch) and XPipe (per mini-batch)
+  kPredictOwnBackward,  // PipeOptim: forward predicts its own backward's version
 };
 
 // Which version a prediction aims at (schedules.md, "Horizon s").
@@ -63,9 +63,9 @@ struct Schedule {
   ScheduleKind kind = ScheduleKind::kCustom;
   int num_devices = 0;
   int num_stages = 0;
-  int micro_batches = 1;  // T
-  int mini_batches = 1;   // number of optimizer steps in the schedule
-  std::vector<int> stage_device;                  // size num_stages
+  int micro_batches = 1;                            // T
+  int mini_batches = 1;                             // number of optimizer steps in the schedule
+  std::vector<int> stage_device;                    // size num_stages
   std::vector<std::vector<Action>> device_actions;  // size num_devices, in run order
 
   int ChunksPerDevice() const { return num_devices == 0 ? 0 : num_stages / num_devices; }

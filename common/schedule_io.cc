@@ -49,7 +49,8 @@ void InferHeader(Schedule& s) {
 
 template <typename T>
 T Field(const json& j, const char* name, const std::string& where) {
-  if (!j.is_object() || !j.contains(name)) throw InputError(where, std::string("missing field '") + name + "'");
+  if (!j.is_object() || !j.contains(name))
+    throw InputError(where, std::string("missing field '") + name + "'");
   try {
     return j.at(name).get<T>();
   } catch (const json::exception&) {
@@ -93,8 +94,8 @@ Schedule ParseCsv(const std::string& text, int micro_batches, const std::string&
     for (const std::string& cell : SplitCsvLine(line)) {
       ++col;
       if (cell.empty()) continue;
-      row.push_back(ParseAction(cell, micro_batches,
-                                where + ":" + std::to_string(lineno) + ":" + std::to_string(col)));
+      row.push_back(
+          ParseAction(cell, micro_batches, where + ":" + std::to_string(lineno) + ":" + std::to_string(col)));
     }
   }
   while (!s.device_actions.empty() && s.device_actions.back().empty()) s.device_actions.pop_back();
@@ -151,7 +152,8 @@ Schedule ParseJson(const std::string& text, const std::string& where) {
   if (!rows.is_array()) throw InputError(where + ": actions", "expected an array of rows");
   for (std::size_t d = 0; d < rows.size(); ++d) {
     auto& row = s.device_actions.emplace_back();
-    if (!rows[d].is_array()) throw InputError(where + ": actions[" + std::to_string(d) + "]", "expected an array");
+    if (!rows[d].is_array())
+      throw InputError(where + ": actions[" + std::to_string(d) + "]", "expected an array");
     for (std::size_t i = 0; i < rows[d].size(); ++i) {
       const std::string at = where + ": actions[" + std::to_string(d) + "][" + std::to_string(i) + "]";
       const json& o = rows[d][i];
@@ -174,15 +176,16 @@ std::string ToGrid(const Schedule& s) {
   const auto label = [&](const Action& a) {
     std::string m = std::to_string(a.mini_batch + 1);
     if (s.micro_batches > 1) {
-      if (s.micro_batches <= 26) m += static_cast<char>('a' + a.micro_batch);
-      else m += "." + std::to_string(a.micro_batch);
+      if (s.micro_batches <= 26)
+        m += static_cast<char>('a' + a.micro_batch);
+      else
+        m += "." + std::to_string(a.micro_batch);
     }
     std::string stage = s.num_stages != s.num_devices ? "s" + std::to_string(a.stage) : "";
     return stage + std::string(KindName(a.kind)) + m;
   };
   const TimeNs makespan = grid.Makespan();
-  std::vector<std::vector<std::string>> cells(s.num_devices,
-                                              std::vector<std::string>(makespan, "."));
+  std::vector<std::vector<std::string>> cells(s.num_devices, std::vector<std::string>(makespan, "."));
   std::size_t width = 1;
   for (int d = 0; d < s.num_devices; ++d) {
     const auto& row = s.device_actions[d];

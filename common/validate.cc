@@ -22,8 +22,10 @@ ValidationResult Fail(const Schedule& s, int device, std::size_t step, const std
   r.device = device;
   r.step = step;
   std::ostringstream msg;
-  if (device >= 0) msg << "device " << device << " step " << step;
-  else msg << "schedule";
+  if (device >= 0)
+    msg << "device " << device << " step " << step;
+  else
+    msg << "schedule";
   if (device >= 0 && device < static_cast<int>(s.device_actions.size()) &&
       step < s.device_actions[device].size())
     msg << " (" << ToText(s.device_actions[device][step], s.micro_batches) << ")";
@@ -36,8 +38,8 @@ ValidationResult Fail(const Schedule& s, int device, std::size_t step, const std
 
 }  // namespace
 
-std::string RenderGrid(const Schedule& s, std::size_t first_step, std::size_t num_steps,
-                       int mark_device, std::size_t mark_step) {
+std::string RenderGrid(const Schedule& s, std::size_t first_step, std::size_t num_steps, int mark_device,
+                       std::size_t mark_step) {
   std::ostringstream out;
   const std::size_t width = 9;
   out << "        ";
@@ -64,8 +66,9 @@ ValidationResult Validate(const Schedule& s) {
   const int S = s.num_stages, D = s.num_devices, T = s.micro_batches, M = s.mini_batches;
   if (D < 1 || S < 1 || T < 1 || M < 1 || static_cast<int>(s.device_actions.size()) != D ||
       static_cast<int>(s.stage_device.size()) != S)
-    return Fail(s, -1, 0, "schedule header inconsistent (devices, stages, micro-batches, "
-                          "mini-batches, stage_device)");
+    return Fail(s, -1, 0,
+                "schedule header inconsistent (devices, stages, micro-batches, "
+                "mini-batches, stage_device)");
   for (int st = 0; st < S; ++st)
     if (s.stage_device[st] < 0 || s.stage_device[st] >= D)
       return Fail(s, -1, 0, "stage " + std::to_string(st) + " mapped to a device that does not exist");
@@ -85,8 +88,9 @@ ValidationResult Validate(const Schedule& s) {
       const Action& a = row[i];
       if (a.stage < 0 || a.stage >= S) return Fail(s, d, i, "stage out of range");
       if (s.stage_device[a.stage] != d)
-        return Fail(s, d, i, "stage " + std::to_string(a.stage) + " belongs to device " +
-                                 std::to_string(s.stage_device[a.stage]));
+        return Fail(s, d, i,
+                    "stage " + std::to_string(a.stage) + " belongs to device " +
+                        std::to_string(s.stage_device[a.stage]));
       if (a.mini_batch < 0 || a.mini_batch >= M) return Fail(s, d, i, "mini-batch out of range");
       if (a.micro_batch < 0 || a.micro_batch >= T) return Fail(s, d, i, "micro-batch out of range");
       const std::int64_t g = GlobalMicroBatch(a, T);
@@ -116,9 +120,9 @@ ValidationResult Validate(const Schedule& s) {
         case ActionKind::kUpdate:
           if (updated[bkey]) return Fail(s, d, i, "second update of this mini-batch");
           if (backs_done[bkey] != T)
-            return Fail(s, d, i, "update before all " + std::to_string(T) +
-                                     " backward passes of its mini-batch (" +
-                                     std::to_string(backs_done[bkey]) + " done)");
+            return Fail(s, d, i,
+                        "update before all " + std::to_string(T) + " backward passes of its mini-batch (" +
+                            std::to_string(backs_done[bkey]) + " done)");
           updated[bkey] = 1;
           has_updates = true;
           break;
@@ -156,19 +160,22 @@ ValidationResult Validate(const Schedule& s) {
     for (std::int64_t g = 0; g < G; ++g) {
       const std::uint8_t f = seen[static_cast<std::size_t>(st) * G + g];
       std::string what;
-      if (!(f & kSeenF)) what = "F";
-      else if (!(f & (kSeenB | kSeenI))) what = "B";
-      else if ((f & kSeenI) && !(f & kSeenW)) what = "W";
+      if (!(f & kSeenF))
+        what = "F";
+      else if (!(f & (kSeenB | kSeenI)))
+        what = "B";
+      else if ((f & kSeenI) && !(f & kSeenW))
+        what = "W";
       if (!what.empty()) {
         // Point at the forward if it exists, else at the end of the row.
         std::size_t at = last;
         const auto& row = s.device_actions[d];
         for (std::size_t i = 0; i < row.size(); ++i)
-          if (row[i].stage == st && row[i].kind == ActionKind::kForward &&
-              GlobalMicroBatch(row[i], T) == g)
+          if (row[i].stage == st && row[i].kind == ActionKind::kForward && GlobalMicroBatch(row[i], T) == g)
             at = i;
-        return Fail(s, d, at, "stage " + std::to_string(st) + " has no " + what + " for micro-batch " +
-                                  std::to_string(g % T) + " of mini-batch " + std::to_string(g / T));
+        return Fail(s, d, at,
+                    "stage " + std::to_string(st) + " has no " + what + " for micro-batch " +
+                        std::to_string(g % T) + " of mini-batch " + std::to_string(g / T));
       }
     }
     // A schedule without any U (PyTorch's format has none) is one mini-batch
@@ -176,8 +183,8 @@ ValidationResult Validate(const Schedule& s) {
     if (!has_updates && M == 1) continue;
     for (int b = 0; b < M; ++b)
       if (!updated[static_cast<std::size_t>(st) * M + b])
-        return Fail(s, d, last, "stage " + std::to_string(st) + " has no U for mini-batch " +
-                                    std::to_string(b));
+        return Fail(s, d, last,
+                    "stage " + std::to_string(st) + " has no U for mini-batch " + std::to_string(b));
   }
   if (lowered) {
     for (int st = 0; st < S; ++st) {
@@ -194,8 +201,9 @@ ValidationResult Validate(const Schedule& s) {
           return Fail(s, recv[n].second.device, recv[n].second.step,
                       std::string("receives ") + what + " that is never sent");
         if (sent.size() > recv.size())
-          return Fail(s, -1, 0, std::string(what) + " of micro-batch " + std::to_string(sent[n]) +
-                                    " sent but never received");
+          return Fail(
+              s, -1, 0,
+              std::string(what) + " of micro-batch " + std::to_string(sent[n]) + " sent but never received");
         return {};
       };
       if (st + 1 < S) {

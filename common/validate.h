@@ -28,7 +28,7 @@ ValidationResult Validate(const Schedule& s);
 
 // The device x step picture used in errors: columns first_step.. of each
 // device's list, cells in the text form, `mark` (device, step) bracketed.
-std::string RenderGrid(const Schedule& s, std::size_t first_step, std::size_t num_steps,
-                       int mark_device, std::size_t mark_step);
+std::string RenderGrid(const Schedule& s, std::size_t first_step, std::size_t num_steps, int mark_device,
+                       std::size_t mark_step);
 
 }  // namespace xpipe

@@ -76,8 +76,7 @@ VersionAnalysis AnalyzeVersions(const Schedule& s) {
                                                      : ClosedFormBackwardHorizon(S, T, k);
       if (a.kind == ActionKind::kForward)
         p.own_backward =
-            version_at_back[static_cast<std::size_t>(a.stage) * G + GlobalMicroBatch(a, T)] -
-            p.version_seen;
+            version_at_back[static_cast<std::size_t>(a.stage) * G + GlobalMicroBatch(a, T)] - p.version_seen;
     }
   }
   return out;
@@ -191,8 +190,7 @@ std::vector<int> VersionsKept(const Schedule& s) {
       }
       if (!IsCompute(a.kind)) continue;
       const std::int64_t g = GlobalMicroBatch(a, T);
-      const bool holds = a.weights == WeightSource::kStashed ||
-                         a.weights == WeightSource::kOlderBuffer ||
+      const bool holds = a.weights == WeightSource::kStashed || a.weights == WeightSource::kOlderBuffer ||
                          a.weights == WeightSource::kNewerBuffer;
       if (a.kind == ActionKind::kForward) {
         // A stashing schedule's forward reads the live version and keeps it.

@@ -53,7 +53,7 @@ std::vector<int> PredictionScratch(const Schedule& s);
 struct StageVersionSummary {
   int forward_staleness = 0;
   int backward_staleness = 0;
-  int forward_horizon = 0;   // as annotated (0 if the schedule does not predict)
+  int forward_horizon = 0;  // as annotated (0 if the schedule does not predict)
   int backward_horizon = 0;
 };
 std::vector<StageVersionSummary> SteadyStateSummary(const Schedule& s, const VersionAnalysis& v);

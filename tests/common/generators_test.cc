@@ -55,24 +55,22 @@ TEST_P(GridTest, ValidatesLowersAndRoundTrips) {
 // Every generator at every (N, T) where it is defined.
 std::vector<std::tuple<ScheduleKind, int, int>> FeasibleGrid() {
   std::vector<std::tuple<ScheduleKind, int, int>> out;
-  for (ScheduleKind k :
-       {ScheduleKind::kGPipe, ScheduleKind::kOneFOneBFlush, ScheduleKind::kInterleaved1F1B,
-        ScheduleKind::kZeroBubbleH1, ScheduleKind::kStale, ScheduleKind::kPipeDream,
-        ScheduleKind::kPipeDream2BW, ScheduleKind::kSpecTrain, ScheduleKind::kPipeOptim,
-        ScheduleKind::kXPipe})
+  for (ScheduleKind k : {ScheduleKind::kGPipe, ScheduleKind::kOneFOneBFlush, ScheduleKind::kInterleaved1F1B,
+                         ScheduleKind::kZeroBubbleH1, ScheduleKind::kStale, ScheduleKind::kPipeDream,
+                         ScheduleKind::kPipeDream2BW, ScheduleKind::kSpecTrain, ScheduleKind::kPipeOptim,
+                         ScheduleKind::kXPipe})
     for (int N : {1, 2, 3, 4, 8})
       for (int T : {1, 2, 4, 8})
         if (Feasible(k, N, T)) out.emplace_back(k, N, T);
   return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(AllSchedules, GridTest, ::testing::ValuesIn(FeasibleGrid()),
-                         [](const auto& info) {
-                           std::string name(ScheduleName(std::get<0>(info.param)));
-                           std::replace(name.begin(), name.end(), '-', '_');
-                           return name + "_N" + std::to_string(std::get<1>(info.param)) + "_T" +
-                                  std::to_string(std::get<2>(info.param));
-                         });
+INSTANTIATE_TEST_SUITE_P(AllSchedules, GridTest, ::testing::ValuesIn(FeasibleGrid()), [](const auto& info) {
+  std::string name(ScheduleName(std::get<0>(info.param)));
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name + "_N" + std::to_string(std::get<1>(info.param)) + "_T" +
+         std::to_string(std::get<2>(info.param));
+});
 
 // GPipe / 1F1B-flush: one mini-batch in (T+N-1)(f+b); bubble (N-1)/(T+N-1).
 TEST(ClosedForms, SynchronousMakespanAndBubble) {

@@ -39,10 +39,10 @@ TEST(Validate, BackwardBeforeForward) {
 
 TEST(Validate, MismatchedSendRecv) {
   // Stage 0 sends 0 then 1; stage 1 receives 1 first.
-  const Schedule s = Csv(
-      "0F0,0SEND_F0,0F1,0SEND_F1,0RECV_B0,0B0,0RECV_B1,0B1\n"
-      "1RECV_F1,1F1,1RECV_F0,1F0,1B0,1SEND_B0,1B1,1SEND_B1\n",
-      2);
+  const Schedule s =
+      Csv("0F0,0SEND_F0,0F1,0SEND_F1,0RECV_B0,0B0,0RECV_B1,0B1\n"
+          "1RECV_F1,1F1,1RECV_F0,1F0,1B0,1SEND_B0,1B1,1SEND_B1\n",
+          2);
   ExpectRejectedAt(s, 1, 0, "where the sender's next is 0");
 }
 
@@ -50,10 +50,10 @@ TEST(Validate, CyclicWait) {
   // Each stage waits for the other before it sends: stage 0 wants the
   // gradient of 0 before sending activation 1, stage 1 wants activation 1
   // before it runs B0 and sends that gradient.
-  const Schedule s = Csv(
-      "0F0,0SEND_F0,0RECV_B0,0F1,0SEND_F1,0B0,0RECV_B1,0B1\n"
-      "1RECV_F0,1F0,1RECV_F1,1F1,1B0,1SEND_B0,1B1,1SEND_B1\n",
-      2);
+  const Schedule s =
+      Csv("0F0,0SEND_F0,0RECV_B0,0F1,0SEND_F1,0B0,0RECV_B1,0B1\n"
+          "1RECV_F0,1F0,1RECV_F1,1F1,1B0,1SEND_B0,1B1,1SEND_B1\n",
+          2);
   ExpectRejectedAt(s, 0, 2, "deadlock");
 }
 

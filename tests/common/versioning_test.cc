@@ -117,7 +117,8 @@ TEST(Policies, DoubleBufferingDelayOne) {
 }
 
 TEST(Policies, SynchronousSchedulesHaveNoStaleness) {
-  for (ScheduleKind kind : {ScheduleKind::kGPipe, ScheduleKind::kOneFOneBFlush, ScheduleKind::kZeroBubbleH1}) {
+  for (ScheduleKind kind :
+       {ScheduleKind::kGPipe, ScheduleKind::kOneFOneBFlush, ScheduleKind::kZeroBubbleH1}) {
     const Schedule s = Make(kind, 4, 4, 3);
     const VersionAnalysis va = AnalyzeVersions(s);
     for (std::size_t d = 0; d < s.device_actions.size(); ++d)

@@ -1,0 +1,19 @@
+// Subcommands of the `xpipe` front end. Each takes the arguments after its
+// name and returns the process exit status; user errors are thrown as
+// InputError and turned into exit status 2 by main().
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace xpipe::cli {
+
+using Args = std::vector<std::string>;
+
+int SimCommand(const Args& args);
+int ScheduleCommand(const Args& args);
+int ProfileCommand(const Args& args);
+int TrainCommand(const Args& args);     // needs LibTorch
+int ValidateCommand(const Args& args);  // needs LibTorch
+
+}  // namespace xpipe::cli

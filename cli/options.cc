@@ -1,0 +1,54 @@
+#include "cli/options.h"
+
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+
+#include "common/error.h"
+
+namespace xpipe::cli {
+
+bool Parse(const Args& args, const po::options_description& desc, po::variables_map& vm,
+           const std::string& usage, const po::positional_options_description* positional) {
+  po::command_line_parser parser(args);
+  parser.options(desc);
+  if (positional != nullptr) parser.positional(*positional);
+  po::store(parser.run(), vm);
+  if (vm.count("help")) {
+    std::cout << usage << "\n" << desc;
+    return false;
+  }
+  po::notify(vm);
+  return true;
+}
+
+std::vector<std::string> StringList(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+std::vector<double> DoubleList(const std::string& flag, const std::string& text) {
+  std::vector<double> out;
+  for (const std::string& s : StringList(text)) {
+    char* end = nullptr;
+    const double x = std::strtod(s.c_str(), &end);
+    if (end == s.c_str() || *end != '\0') throw InputError(flag, "bad number '" + s + "'");
+    out.push_back(x);
+  }
+  return out;
+}
+
+std::vector<int> IntList(const std::string& flag, const std::string& text) {
+  std::vector<int> out;
+  for (double x : DoubleList(flag, text)) {
+    if (x != static_cast<int>(x)) throw InputError(flag, "expected whole numbers");
+    out.push_back(static_cast<int>(x));
+  }
+  return out;
+}
+
+}  // namespace xpipe::cli

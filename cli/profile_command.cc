@@ -1,0 +1,47 @@
+// xpipe profile import: PipeDream graph.txt -> xpipe JSON profile.
+#include <iostream>
+
+#include "cli/options.h"
+#include "common/error.h"
+#include "common/profile.h"
+#include "common/schedule_io.h"
+
+namespace xpipe::cli {
+
+int ProfileCommand(const Args& args) {
+  po::options_description desc("options");
+  std::string action, file, out, name, source, hardware, optimizer;
+  int batch = 0;
+  desc.add_options()("help,h", "show this help")("action", po::value(&action), "import")(
+      "file", po::value(&file), "PipeDream graph.txt to import")(
+      "output,o", po::value(&out), "write the JSON profile here (default: stdout)")(
+      "name", po::value(&name), "model name (default: the file name)")(
+      "batch-size", po::value(&batch), "samples the profile was measured with")(
+      "source", po::value(&source), "where the numbers come from")("hardware", po::value(&hardware),
+                                                                   "what they were measured on")(
+      "optimizer", po::value(&optimizer)->default_value("adam"), "sgd, momentum, adam, adamw");
+  po::positional_options_description pos;
+  pos.add("action", 1).add("file", 1);
+  po::variables_map vm;
+  if (!Parse(args, desc, vm, "usage: xpipe profile import FILE [-o OUT] [--name N --batch-size B]", &pos))
+    return 0;
+  if (action != "import") throw InputError("profile", "expected 'import FILE'");
+  if (file.empty()) throw InputError("profile import", "missing FILE");
+  Profile p = ImportPipeDreamGraph(ReadFile(file), file);
+  p.name = name.empty() ? file : name;
+  if (vm.count("batch-size")) {
+    if (batch < 1) throw InputError("--batch-size", "must be positive");
+    p.batch_size = batch;
+  }
+  p.source = source;
+  p.hardware = hardware;
+  p.optimizer = ParseOptimizer(optimizer, "--optimizer");
+  const std::string json = ProfileToJson(p);
+  if (out.empty())
+    std::cout << json;
+  else
+    WriteFileAtomic(out, json);
+  return 0;
+}
+
+}  // namespace xpipe::cli

@@ -1,0 +1,136 @@
+// xpipe sim: simulate one or more schedules on a profile and a cluster.
+#include <iostream>
+
+#include "cli/options.h"
+#include "common/error.h"
+#include "common/schedule_io.h"
+#include "sim/report.h"
+#include "sim/scenario.h"
+#include "sim/sweep.h"
+#include "sim/trace.h"
+
+namespace xpipe::cli {
+
+int SimCommand(const Args& args) {
+  po::options_description desc("options");
+  std::string profile, cluster, schedules, partition, trace, target, out;
+  std::vector<std::string> sweeps;
+  int stages = 4, micro = 4, mini = 0, chunks = 1, batch = 0, threads = 0;
+  double bandwidth = 0, latency = -1, memory_gib = 0, jitter = 0;
+  std::string speeds;
+  std::uint64_t seed = 1;
+  desc.add_options()("help,h", "show this help")("profile", po::value(&profile)->required(),
+                                                 "model profile (JSON, see docs/profile-format.md)")(
+      "cluster", po::value(&cluster), "cluster description (JSON); default: 12 GB/s chain, 10 us")(
+      "schedules", po::value(&schedules)->default_value("xpipe,gpipe,pipedream,1f1b-flush"),
+      ("comma-separated schedules: " + ScheduleNames()).c_str())(
+      "stages", po::value(&stages)->default_value(4), "pipeline devices N")(
+      "micro-batches", po::value(&micro)->default_value(4),
+      "micro-batches per mini-batch T "
+      "(pipedream and spectrain always run T = 1)")("mini-batches", po::value(&mini),
+                                                    "mini-batches to simulate (default 4N + 4)")(
+      "chunks", po::value(&chunks)->default_value(1), "model chunks per device (interleaved-1f1b)")(
+      "batch-size", po::value(&batch), "samples per mini-batch (default: the profile's batch)")(
+      "partition", po::value(&partition),
+      "layers per stage, e.g. 10,12,9,8 (default: the profile's, "
+      "else automatic)")("memory-limit-gib", po::value(&memory_gib),
+                         "per-device memory limit for the automatic partition")(
+      "bandwidth-gbps", po::value(&bandwidth), "override the link bandwidth (GB/s)")(
+      "latency-us", po::value(&latency), "override the link latency (us)")(
+      "speeds", po::value(&speeds), "relative speed per device, e.g. 1,1,0.5,1")(
+      "no-overlap", "transfers keep the sending device busy (no copy engine)")(
+      "shared-bus", "all transfers share one link")(
+      "recompute", "keep only each stage's input per micro-batch (activation recomputation)")(
+      "jitter", po::value(&jitter), "random +- fraction on every compute action (seeded)")(
+      "seed", po::value(&seed), "seed for --jitter")(
+      "target", po::value(&target)->default_value("round-trip"),
+      "prediction target: round-trip, closed-form, synchronous, own-backward")(
+      "detail", "print the per-stage table of every schedule")("json", "print JSON instead of tables")(
+      "trace", po::value(&trace), "write a Chrome/Perfetto trace of the first schedule")(
+      "sweep", po::value(&sweeps)->composing(),
+      "sweep an axis, e.g. --sweep stages=2,4,8 (repeatable; "
+      "axes: schedule stages micro-batches mini-batches batch-size bandwidth latency speed straggler "
+      "chunks)")("out", po::value(&out), "write the sweep CSV here instead of stdout")(
+      "threads", po::value(&threads), "sweep threads (default: all cores)");
+  po::variables_map vm;
+  if (!Parse(args, desc, vm, "usage: xpipe sim --profile FILE [options]")) return 0;
+
+  Scenario base;
+  base.profile = LoadProfile(profile);
+  if (vm.count("cluster")) base.cluster = LoadCluster(cluster);
+  if (vm.count("bandwidth-gbps")) {
+    if (bandwidth <= 0) throw InputError("--bandwidth-gbps", "must be positive");
+    base.cluster.link_bytes_per_sec = bandwidth * 1e9;
+  }
+  if (vm.count("latency-us")) {
+    if (latency < 0) throw InputError("--latency-us", "must not be negative");
+    base.cluster.link_latency_ns = UsToNs(latency);
+  }
+  if (vm.count("speeds")) {
+    base.cluster.speed = DoubleList("--speeds", speeds);
+    for (double s : base.cluster.speed)
+      if (s <= 0) throw InputError("--speeds", "speeds must be positive");
+  }
+  if (vm.count("no-overlap")) base.cluster.overlap_compute = false;
+  if (vm.count("shared-bus")) base.cluster.topology = Topology::kSharedBus;
+  base.recompute = vm.count("recompute") > 0;
+  if (jitter < 0 || jitter >= 1) throw InputError("--jitter", "must be in [0, 1)");
+  base.jitter = jitter;
+  base.seed = seed;
+  base.batch_size = batch;
+  if (vm.count("partition") && partition != "auto") base.partition = IntList("--partition", partition);
+  if (vm.count("memory-limit-gib"))
+    base.memory_limit = static_cast<Bytes>(memory_gib * (1LL << 30));
+  else if (base.cluster.device_memory_bytes)
+    base.memory_limit = base.cluster.device_memory_bytes;
+  base.schedule.devices = stages;
+  base.schedule.micro_batches = micro;
+  base.schedule.mini_batches = vm.count("mini-batches") ? mini : 4 * stages + 4;
+  base.schedule.chunks = chunks;
+  base.schedule.target = ParsePredictionTarget(target, "--target");
+
+  if (!sweeps.empty()) {
+    std::vector<SweepAxis> axes;
+    for (const auto& s : sweeps) axes.push_back(ParseSweepAxis(s));
+    base.schedule.kind = ParseScheduleKind(StringList(schedules).front(), "--schedules");
+    const std::string csv = RunSweep(base, axes, threads);
+    if (out.empty())
+      std::cout << csv;
+    else
+      WriteFileAtomic(out, csv);
+    return 0;
+  }
+
+  std::vector<NamedResult> results;
+  for (const std::string& name : StringList(schedules)) {
+    Scenario sc = base;
+    sc.schedule.kind = ParseScheduleKind(name, "--schedules");
+    std::string label = name;
+    if ((sc.schedule.kind == ScheduleKind::kPipeDream || sc.schedule.kind == ScheduleKind::kSpecTrain) &&
+        micro != 1) {
+      sc.schedule.micro_batches = 1;  // one micro-batch per mini-batch by definition
+      label += " (T=1)";
+    }
+    if (sc.schedule.kind != ScheduleKind::kInterleaved1F1B) sc.schedule.chunks = 1;
+    sc.record_trace = results.empty() && !trace.empty();
+    results.emplace_back(label, RunScenario(sc));
+  }
+  if (!trace.empty())
+    WriteFileAtomic(trace, ToChromeTrace(results.front().second.schedule, results.front().second.sim));
+  if (vm.count("json")) {
+    std::cout << ResultsJson(results);
+    return 0;
+  }
+  const ScenarioResult& first = results.front().second;
+  std::cout << base.profile.name << " on " << stages << " devices, " << micro << " micro-batches of "
+            << (batch > 0 ? batch : base.profile.batch_size) / micro << " samples, link "
+            << base.cluster.link_bytes_per_sec / 1e9 << " GB/s; partition ";
+  for (std::size_t k = 0; k < first.partition.layers_per_stage.size(); ++k)
+    std::cout << (k ? "," : "") << first.partition.layers_per_stage[k];
+  std::cout << (first.auto_partition ? " (automatic)" : "") << "\n\n" << CompareTable(results);
+  if (vm.count("detail"))
+    for (const auto& [name, r] : results) std::cout << "\n" << name << ":\n" << StageTable(r);
+  return 0;
+}
+
+}  // namespace xpipe::cli

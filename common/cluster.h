@@ -1,0 +1,36 @@
+// Cluster: the devices and links a pipeline runs on, for the simulator and the
+// partitioner. JSON schema in docs/profile-format.md.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/units.h"
+
+namespace xpipe {
+
+enum class Topology {
+  kChain,      // a point-to-point full-duplex link between consecutive devices
+  kSharedBus,  // every transfer shares one link (e.g. one PCIe switch)
+};
+
+struct Cluster {
+  std::string name = "default";
+  std::string source;
+  int devices = 0;            // 0 = as many as the pipeline needs, all of speed 1
+  std::vector<double> speed;  // relative compute speed per device (2 = twice as fast)
+  double link_bytes_per_sec = 12e9;
+  TimeNs link_latency_ns = 10 * kNsPerUs;
+  Topology topology = Topology::kChain;
+  bool overlap_compute = true;  // transfers run on a copy engine beside compute
+  std::optional<Bytes> device_memory_bytes;
+
+  // Speed of device d (1 when not given).
+  double Speed(int d) const { return d < static_cast<int>(speed.size()) ? speed[d] : 1.0; }
+};
+
+Cluster ParseCluster(const std::string& json_text, const std::string& where);
+Cluster LoadCluster(const std::string& path);
+
+}  // namespace xpipe

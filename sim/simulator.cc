@@ -1,0 +1,287 @@
+#include "sim/simulator.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <unordered_map>
+
+#include "common/error.h"
+#include "sim/event_queue.h"
+
+namespace xpipe {
+namespace {
+
+constexpr TimeNs kNotYet = std::numeric_limits<TimeNs>::min();
+enum EventType : std::uint32_t { kComputeDone, kLinkDone, kArrive };
+
+class Engine {
+ public:
+  Engine(const Schedule& s, const SimConfig& c)
+      : s_(s),
+        c_(c),
+        S_(s.num_stages),
+        D_(s.num_devices),
+        G_(static_cast<std::int64_t>(s.mini_batches) * s.micro_batches),
+        rng_(c.seed) {
+    XPIPE_CHECK(static_cast<int>(c.stages.size()) == S_, "one StageCost per stage");
+    fwd_avail_.assign(static_cast<std::size_t>(S_) * G_, kNotYet);
+    bwd_avail_.assign(static_cast<std::size_t>(S_) * G_, kNotYet);
+    dev_.resize(D_);
+    r_.busy_ns.assign(D_, 0);
+    r_.peak_in_flight.assign(S_, 0);
+    in_flight_.assign(S_, 0);
+    static_bytes_.resize(S_);
+    kept_bytes_.resize(S_);
+    for (int k = 0; k < S_; ++k) {
+      const StageCost& sc = c.stages[k];
+      const MemoryModel& m = c.memory;
+      static_bytes_[k] = sc.parameter_bytes * (m.versions[k] + 1 + m.optimizer_copies + m.scratch[k]);
+      kept_bytes_[k] = m.recompute ? sc.input_bytes : sc.activation_bytes;
+    }
+  }
+
+  SimResult Run() {
+    for (int d = 0; d < D_; ++d) TryStart(d);
+    while (!q_.Empty()) {
+      const Event e = q_.Pop();
+      switch (e.type) {
+        case kComputeDone:
+          ComputeDone(static_cast<int>(e.target));
+          break;
+        case kLinkDone:
+          LinkDone(static_cast<int>(e.target), e.payload);
+          break;
+        case kArrive:
+          Arrive(static_cast<std::size_t>(e.payload));
+          break;
+      }
+    }
+    for (int d = 0; d < D_; ++d)
+      XPIPE_CHECK(dev_[d].next == Row(d).size(),
+                  "simulation stalled: the schedule deadlocks (validate it first)");
+    Finish();
+    return std::move(r_);
+  }
+
+ private:
+  struct Device {
+    std::size_t next = 0;
+    bool busy = false;
+    int pending_sends = 0;  // transfers holding the device (overlap_compute off)
+  };
+  struct Transfer {
+    double remaining;
+    int link, sender, consumer_stage;
+    std::int64_t g;
+    bool forward;
+    TimeNs start_ns;
+    Action action;
+    Bytes bytes;
+  };
+  struct Link {
+    std::vector<std::size_t> active;
+    TimeNs last_ns = 0;
+    std::uint64_t generation = 0;
+    Bytes total = 0;
+  };
+
+  const std::vector<Action>& Row(int d) const { return s_.device_actions[d]; }
+  std::size_t Key(int stage, std::int64_t g) const { return static_cast<std::size_t>(stage) * G_ + g; }
+
+  TimeNs Cost(int d, const Action& a) {
+    const StageCost& sc = c_.stages[a.stage];
+    double ns = 0;
+    switch (a.kind) {
+      case ActionKind::kForward:
+        ns = static_cast<double>(sc.forward_ns);
+        break;
+      case ActionKind::kBackward:
+        ns = static_cast<double>(sc.backward_ns);
+        break;
+      case ActionKind::kBackwardInput:  // zero-bubble split: half of B each (documented)
+        ns = static_cast<double>(sc.backward_ns / 2);
+        break;
+      case ActionKind::kBackwardWeight:
+        ns = static_cast<double>(sc.backward_ns - sc.backward_ns / 2);
+        break;
+      default:
+        return 0;
+    }
+    ns /= c_.cluster.Speed(d);
+    if (c_.jitter > 0) ns *= 1.0 + c_.jitter * std::uniform_real_distribution<double>(-1.0, 1.0)(rng_);
+    return static_cast<TimeNs>(std::llround(ns));
+  }
+
+  void TryStart(int d) {
+    Device& dev = dev_[d];
+    const auto& row = Row(d);
+    while (!dev.busy && dev.pending_sends == 0 && dev.next < row.size()) {
+      const Action& a = row[dev.next];
+      if (IsComm(a.kind)) {  // transfers are modelled, not run
+        ++dev.next;
+        continue;
+      }
+      const std::int64_t g = GlobalMicroBatch(a, s_.micro_batches);
+      if (a.kind == ActionKind::kForward && a.stage > 0 && fwd_avail_[Key(a.stage - 1, g)] == kNotYet) return;
+      if (IsBackwardPass(a.kind) && a.stage < S_ - 1 && bwd_avail_[Key(a.stage + 1, g)] == kNotYet) return;
+      ++r_.actions;
+      if (a.kind == ActionKind::kUpdate) {
+        if (a.stage == 0) stage0_updates_.push_back(q_.Now());
+        ++dev.next;
+        continue;
+      }
+      if (a.kind == ActionKind::kForward) ChangeInFlight(a.stage, +1);
+      const TimeNs dur = Cost(d, a);
+      dev.busy = true;
+      r_.busy_ns[d] += dur;
+      if (c_.record_trace) r_.trace.push_back({d, q_.Now(), q_.Now() + dur, a, 0});
+      q_.Schedule(q_.Now() + dur, kComputeDone, static_cast<std::uint32_t>(d));
+    }
+  }
+
+  void ChangeInFlight(int stage, int delta) {
+    in_flight_[stage] += delta;
+    r_.peak_in_flight[stage] = std::max(r_.peak_in_flight[stage], in_flight_[stage]);
+    if (c_.record_trace)
+      r_.memory_trace.push_back(
+          {stage, q_.Now(), static_bytes_[stage] + in_flight_[stage] * kept_bytes_[stage]});
+  }
+
+  void ComputeDone(int d) {
+    Device& dev = dev_[d];
+    const Action& a = Row(d)[dev.next];
+    dev.busy = false;
+    ++dev.next;
+    if (a.kind == ActionKind::kBackward || a.kind == ActionKind::kBackwardWeight) ChangeInFlight(a.stage, -1);
+    const std::int64_t g = GlobalMicroBatch(a, s_.micro_batches);
+    if (a.kind == ActionKind::kForward && a.stage < S_ - 1)
+      Send(d, a, a.stage + 1, g, /*forward=*/true, c_.stages[a.stage].output_bytes);
+    if (IsBackwardPass(a.kind) && a.stage > 0)
+      Send(d, a, a.stage - 1, g, /*forward=*/false, c_.stages[a.stage].input_bytes);
+    TryStart(d);
+  }
+
+  int LinkOf(int from, int to) {
+    if (c_.cluster.topology == Topology::kSharedBus) return LinkIndex(-1, -1, "bus");
+    return LinkIndex(from, to, "d" + std::to_string(from) + "->d" + std::to_string(to));
+  }
+  int LinkIndex(int from, int to, const std::string& name) {
+    const std::int64_t key = static_cast<std::int64_t>(from + 1) * (D_ + 1) + (to + 1);
+    auto it = link_index_.find(key);
+    if (it != link_index_.end()) return it->second;
+    const int idx = static_cast<int>(links_.size());
+    links_.emplace_back();
+    r_.link_names.push_back(name);
+    link_index_.emplace(key, idx);
+    return idx;
+  }
+
+  void Publish(const Transfer& t) {
+    auto& avail = t.forward ? fwd_avail_ : bwd_avail_;
+    const int producer_stage = t.forward ? t.consumer_stage - 1 : t.consumer_stage + 1;
+    avail[Key(producer_stage, t.g)] = q_.Now();
+    TryStart(s_.stage_device[t.consumer_stage]);
+  }
+
+  void Send(int d, const Action& a, int consumer_stage, std::int64_t g, bool forward, Bytes bytes) {
+    const int to = s_.stage_device[consumer_stage];
+    Transfer t{static_cast<double>(bytes), -1, d, consumer_stage, g, forward, q_.Now(), a, bytes};
+    if (to == d || bytes == 0) {
+      Publish(t);
+      return;
+    }
+    t.link = LinkOf(d, to);
+    Link& link = links_[t.link];
+    Advance(link);
+    transfers_.push_back(t);
+    link.active.push_back(transfers_.size() - 1);
+    link.total += bytes;
+    if (!c_.cluster.overlap_compute) ++dev_[d].pending_sends;
+    Reschedule(t.link);
+  }
+
+  // Processor sharing: every active transfer on a link gets bandwidth / n.
+  void Advance(Link& link) {
+    if (!link.active.empty()) {
+      const double per = static_cast<double>(q_.Now() - link.last_ns) * c_.cluster.link_bytes_per_sec /
+                         kNsPerSec / static_cast<double>(link.active.size());
+      for (std::size_t id : link.active) transfers_[id].remaining -= per;
+    }
+    link.last_ns = q_.Now();
+  }
+
+  void Reschedule(int l) {
+    Link& link = links_[l];
+    ++link.generation;
+    if (link.active.empty()) return;
+    double least = std::numeric_limits<double>::max();
+    for (std::size_t id : link.active) least = std::min(least, transfers_[id].remaining);
+    const double share = c_.cluster.link_bytes_per_sec / static_cast<double>(link.active.size());
+    const TimeNs wait = static_cast<TimeNs>(std::ceil(std::max(0.0, least) * kNsPerSec / share));
+    q_.Schedule(q_.Now() + wait, kLinkDone, static_cast<std::uint32_t>(l), link.generation);
+  }
+
+  void LinkDone(int l, std::uint64_t generation) {
+    Link& link = links_[l];
+    if (generation != link.generation) return;  // superseded by a later start or finish
+    Advance(link);
+    std::vector<std::size_t> still;
+    for (std::size_t id : link.active) {
+      Transfer& t = transfers_[id];
+      if (t.remaining > 1e-3) {
+        still.push_back(id);
+        continue;
+      }
+      if (c_.record_trace) r_.trace.push_back({D_ + l, t.start_ns, q_.Now(), t.action, t.bytes});
+      q_.Schedule(q_.Now() + c_.cluster.link_latency_ns, kArrive, 0, id);
+      if (!c_.cluster.overlap_compute && --dev_[t.sender].pending_sends == 0)
+        pending_wake_.push_back(t.sender);
+    }
+    link.active.swap(still);
+    Reschedule(l);
+    for (int d : pending_wake_) TryStart(d);
+    pending_wake_.clear();
+  }
+
+  void Arrive(std::size_t id) { Publish(transfers_[id]); }
+
+  void Finish() {
+    r_.makespan_ns = q_.Now();
+    const int M = s_.mini_batches;
+    if (M >= 4 && static_cast<int>(stage0_updates_.size()) == M) {
+      const int lo = M / 4, hi = (3 * M) / 4;
+      r_.mini_batch_ns = (stage0_updates_[hi] - stage0_updates_[lo]) / (hi - lo);
+    } else {
+      r_.mini_batch_ns = r_.makespan_ns / M;
+    }
+    r_.samples_per_sec = r_.mini_batch_ns > 0 ? c_.samples_per_mini_batch / NsToSec(r_.mini_batch_ns) : 0;
+    for (int d = 0; d < D_; ++d)
+      r_.utilisation.push_back(r_.makespan_ns > 0 ? static_cast<double>(r_.busy_ns[d]) / r_.makespan_ns : 0);
+    for (int k = 0; k < S_; ++k)
+      r_.peak_memory_bytes.push_back(static_bytes_[k] + r_.peak_in_flight[k] * kept_bytes_[k]);
+    for (const Link& l : links_) r_.link_bytes.push_back(l.total);
+  }
+
+  const Schedule& s_;
+  const SimConfig& c_;
+  const int S_, D_;
+  const std::int64_t G_;
+  EventQueue q_;
+  std::mt19937_64 rng_;
+  std::vector<TimeNs> fwd_avail_, bwd_avail_;
+  std::vector<Device> dev_;
+  std::vector<Transfer> transfers_;
+  std::vector<Link> links_;
+  std::unordered_map<std::int64_t, int> link_index_;
+  std::vector<int> in_flight_, pending_wake_;
+  std::vector<Bytes> static_bytes_, kept_bytes_;
+  std::vector<TimeNs> stage0_updates_;
+  SimResult r_;
+};
+
+}  // namespace
+
+SimResult Simulate(const Schedule& s, const SimConfig& config) { return Engine(s, config).Run(); }
+
+}  // namespace xpipe

@@ -1,0 +1,63 @@
+// Simulator: runs a Schedule against modelled costs on a virtual clock.
+//
+// Each device runs its action list in order on one compute stream; an action
+// waits for what DryRun (common/dry_run.h) says it waits for, and a
+// dependency between devices is a transfer on a link: bytes / bandwidth,
+// shared equally among the transfers on the same link (processor sharing),
+// then the link latency. Transfers use a copy engine beside compute, or, with
+// overlap_compute off, keep the sending device busy until they finish.
+// Deterministic: same inputs, same result, bit for bit (jitter is seeded).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/cluster.h"
+#include "common/partition.h"
+#include "common/schedule.h"
+
+namespace xpipe {
+
+struct SimConfig {
+  std::vector<StageCost> stages;  // per pipeline stage, per micro-batch
+  Cluster cluster;
+  MemoryModel memory;  // versions, scratch, optimizer copies (in-flight is measured)
+  int samples_per_mini_batch = 1;
+  double jitter = 0;  // each compute action's time x (1 + jitter * U[-1, 1])
+  std::uint64_t seed = 1;
+  bool record_trace = false;
+};
+
+struct TraceSpan {
+  std::int32_t track;  // device d, or num_devices + link index
+  TimeNs start_ns, end_ns;
+  Action action;
+  Bytes bytes;  // transfers only
+};
+struct MemorySample {
+  std::int32_t stage;
+  TimeNs time_ns;
+  Bytes bytes;
+};
+
+struct SimResult {
+  TimeNs makespan_ns = 0;
+  TimeNs mini_batch_ns = 0;  // steady state, see SteadyMiniBatchNs
+  double samples_per_sec = 0;
+  std::vector<TimeNs> busy_ns;           // per device, compute
+  std::vector<double> utilisation;       // per device, busy / makespan
+  std::vector<int> peak_in_flight;       // per stage
+  std::vector<Bytes> peak_memory_bytes;  // per stage
+  std::vector<std::string> link_names;
+  std::vector<Bytes> link_bytes;  // per link
+  std::int64_t actions = 0;       // compute and update actions run
+  std::vector<TraceSpan> trace;   // with record_trace
+  std::vector<MemorySample> memory_trace;
+};
+
+// REQUIRES: Validate(s).ok; config.stages.size() == s.num_stages. Lowered
+// schedules are run on their compute actions (transfers are modelled).
+SimResult Simulate(const Schedule& s, const SimConfig& config);
+
+}  // namespace xpipe

@@ -1,0 +1,120 @@
+#include "sim/sweep.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <numeric>
+#include <sstream>
+#include <thread>
+
+#include "common/error.h"
+
+namespace xpipe {
+namespace {
+
+const std::vector<std::string> kAxes = {"schedule",  "stages",  "micro-batches", "mini-batches", "batch-size",
+                                        "bandwidth", "latency", "speed",         "straggler",    "chunks"};
+
+double ToNumber(const std::string& axis, const std::string& v) {
+  char* end = nullptr;
+  const double x = std::strtod(v.c_str(), &end);
+  if (end == v.c_str() || *end != '\0' || x < 0) throw InputError("--sweep " + axis, "bad value '" + v + "'");
+  return x;
+}
+
+void Apply(Scenario& sc, const std::string& axis, const std::string& v) {
+  if (axis == "schedule")
+    sc.schedule.kind = ParseScheduleKind(v, "--sweep schedule");
+  else if (axis == "stages")
+    sc.schedule.devices = static_cast<int>(ToNumber(axis, v));
+  else if (axis == "micro-batches")
+    sc.schedule.micro_batches = static_cast<int>(ToNumber(axis, v));
+  else if (axis == "mini-batches")
+    sc.schedule.mini_batches = static_cast<int>(ToNumber(axis, v));
+  else if (axis == "batch-size")
+    sc.batch_size = static_cast<int>(ToNumber(axis, v));
+  else if (axis == "bandwidth")
+    sc.cluster.link_bytes_per_sec = ToNumber(axis, v) * 1e9;
+  else if (axis == "latency")
+    sc.cluster.link_latency_ns = UsToNs(ToNumber(axis, v));
+  else if (axis == "speed")
+    sc.cluster.speed.assign(std::max(1, sc.schedule.devices), ToNumber(axis, v));
+  else if (axis == "straggler") {
+    sc.cluster.speed.resize(std::max(1, sc.schedule.devices), 1.0);
+    sc.cluster.speed.back() = ToNumber(axis, v);
+  } else if (axis == "chunks")
+    sc.schedule.chunks = static_cast<int>(ToNumber(axis, v));
+}
+
+std::string Csv(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+}  // namespace
+
+SweepAxis ParseSweepAxis(const std::string& spec) {
+  const std::size_t eq = spec.find('=');
+  if (eq == std::string::npos) throw InputError("--sweep", "expected AXIS=V1,V2,... (got '" + spec + "')");
+  SweepAxis a;
+  a.name = spec.substr(0, eq);
+  if (std::find(kAxes.begin(), kAxes.end(), a.name) == kAxes.end()) {
+    std::string names;
+    for (const auto& n : kAxes) names += (names.empty() ? "" : ", ") + n;
+    throw InputError("--sweep", "unknown axis '" + a.name + "' (expected one of " + names + ")");
+  }
+  std::stringstream ss(spec.substr(eq + 1));
+  std::string v;
+  while (std::getline(ss, v, ','))
+    if (!v.empty()) a.values.push_back(v);
+  if (a.values.empty()) throw InputError("--sweep " + a.name, "no values");
+  return a;
+}
+
+std::string RunSweep(const Scenario& base, const std::vector<SweepAxis>& axes, int threads) {
+  std::size_t points = 1;
+  for (const auto& a : axes) points *= a.values.size();
+  std::vector<std::string> rows(points);
+  std::atomic<std::size_t> next{0};
+  const auto work = [&]() {
+    for (std::size_t p = next++; p < points; p = next++) {
+      Scenario sc = base;
+      sc.record_trace = false;
+      std::vector<std::string> chosen(axes.size());
+      std::size_t rest = p;
+      for (std::size_t i = axes.size(); i-- > 0;) {
+        chosen[i] = axes[i].values[rest % axes[i].values.size()];
+        rest /= axes[i].values.size();
+      }
+      std::ostringstream row;
+      for (const auto& c : chosen) row << Csv(c) << ',';
+      try {
+        for (std::size_t i = 0; i < axes.size(); ++i) Apply(sc, axes[i].name, chosen[i]);
+        const ScenarioResult r = RunScenario(sc);
+        const auto& u = r.sim.utilisation;
+        const double bubble = 1.0 - std::accumulate(u.begin(), u.end(), 0.0) / u.size();
+        std::string part;
+        for (int n : r.partition.layers_per_stage) part += (part.empty() ? "" : " ") + std::to_string(n);
+        row << NsToMs(r.sim.mini_batch_ns) << ',' << r.sim.samples_per_sec << ',' << bubble << ','
+            << *std::max_element(r.sim.peak_memory_bytes.begin(), r.sim.peak_memory_bytes.end()) << ','
+            << NsToMs(r.partition.bottleneck_ns) << ',' << part << ',';
+      } catch (const InputError& e) {
+        row << ",,,,,," << Csv(e.what());
+      }
+      rows[p] = row.str();
+    }
+  };
+  const int n = threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> pool;
+  for (int t = 0; t < n; ++t) pool.emplace_back(work);
+  for (auto& t : pool) t.join();
+  std::ostringstream out;
+  for (const auto& a : axes) out << a.name << ',';
+  out << "mini_batch_ms,samples_per_sec,bubble,peak_memory_bytes,bottleneck_ms,partition,error\n";
+  for (const auto& r : rows) out << r << '\n';
+  return out.str();
+}
+
+}  // namespace xpipe

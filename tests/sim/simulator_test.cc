@@ -1,0 +1,167 @@
+// The simulator against closed forms, hand-computed transfer and memory
+// figures, and itself (determinism).
+#include "sim/simulator.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/lowering.h"
+#include "sim/event_queue.h"
+#include "sim/trace.h"
+#include "tests/sim/sim_test_util.h"
+
+namespace xpipe {
+namespace {
+
+using testing::Sched;
+using testing::UniformConfig;
+
+constexpr TimeNs kF = 3 * kNsPerMs, kB = 5 * kNsPerMs;
+
+TEST(EventQueue, TiesRunInInsertionOrder) {
+  EventQueue q;
+  q.Schedule(10, 0, 1);
+  q.Schedule(5, 0, 2);
+  q.Schedule(10, 0, 3);
+  q.Schedule(5, 0, 4);
+  std::vector<std::uint32_t> order;
+  while (!q.Empty()) order.push_back(q.Pop().target);
+  EXPECT_EQ(order, (std::vector<std::uint32_t>{2, 4, 1, 3}));
+  EXPECT_EQ(q.Now(), 10);
+}
+
+// GPipe / 1F1B-flush on uniform stages, free transfers: (T+N-1)(f+b) per
+// mini-batch and a bubble of (N-1)/(T+N-1).
+TEST(Simulator, SynchronousClosedForms) {
+  for (ScheduleKind kind : {ScheduleKind::kGPipe, ScheduleKind::kOneFOneBFlush})
+    for (int N : {1, 2, 4, 8})
+      for (int T : {1, 2, 4, 8}) {
+        const Schedule s = Sched(kind, N, T, 1);
+        const SimResult r = Simulate(s, UniformConfig(s, kF, kB));
+        EXPECT_EQ(r.mini_batch_ns, (T + N - 1) * (kF + kB)) << "N=" << N << " T=" << T;
+        for (double u : r.utilisation) EXPECT_NEAR(1.0 - u, static_cast<double>(N - 1) / (T + N - 1), 1e-12);
+      }
+}
+
+// Asynchronous schedules: T(f+b) per mini-batch in steady state, so the ratio
+// to GPipe is exactly (T+N-1)/T.
+TEST(Simulator, AsyncOverGPipeRatio) {
+  for (int N : {2, 4, 8})
+    for (int T : {1, 2, 4}) {
+      const Schedule gp = Sched(ScheduleKind::kGPipe, N, T, 8);
+      const Schedule xp = Sched(ScheduleKind::kXPipe, N, T, 4 * N + 8);
+      const SimResult rg = Simulate(gp, UniformConfig(gp, kF, kB));
+      const SimResult rx = Simulate(xp, UniformConfig(xp, kF, kB));
+      EXPECT_EQ(rx.mini_batch_ns, T * (kF + kB)) << "N=" << N << " T=" << T;
+      EXPECT_DOUBLE_EQ(static_cast<double>(rg.mini_batch_ns) / rx.mini_batch_ns,
+                       static_cast<double>(T + N - 1) / T);
+    }
+}
+
+// Two stages, one micro-batch: the transfers add exactly bytes/bandwidth +
+// latency in each direction.
+TEST(Simulator, TransfersAddExactlyTheModelledTime) {
+  const Schedule s = Sched(ScheduleKind::kGPipe, 2, 1, 1);
+  const Bytes bytes = 123456789;
+  SimConfig c = UniformConfig(s, kF, kB, bytes);
+  c.cluster.link_bytes_per_sec = 10e9;
+  c.cluster.link_latency_ns = 7000;
+  const TimeNs hop = TransferNs(bytes, 10e9) + 7000;
+  EXPECT_EQ(Simulate(s, c).makespan_ns, 2 * (kF + kB) + 2 * hop);
+  // Without a copy engine the sender is busy while it sends, which here
+  // delays nothing on the critical path but shows in utilisation.
+  c.cluster.overlap_compute = false;
+  const SimResult r = Simulate(s, c);
+  EXPECT_EQ(r.makespan_ns, 2 * (kF + kB) + 2 * hop);
+}
+
+// Two transfers on one link share its bandwidth: each takes twice as long.
+TEST(Simulator, SharedLinkContention) {
+  const Schedule s = Sched(ScheduleKind::kGPipe, 2, 2, 1);
+  SimConfig c = UniformConfig(s, 0, kB, 1000000);
+  c.cluster.link_bytes_per_sec = 1e9;  // 1 ms per MB alone
+  c.cluster.link_latency_ns = 0;
+  c.record_trace = true;
+  const SimResult r = Simulate(s, c);
+  int forward_transfers = 0;
+  for (const TraceSpan& t : r.trace)
+    if (t.track >= s.num_devices && t.action.kind == ActionKind::kForward) {
+      EXPECT_EQ(t.end_ns - t.start_ns, 2 * kNsPerMs);  // both start at 0 with zero-cost forwards
+      ++forward_transfers;
+    }
+  EXPECT_EQ(forward_transfers, 2);
+  ASSERT_EQ(r.link_bytes.size(), 2u);  // d0->d1 and d1->d0
+  EXPECT_EQ(r.link_bytes[0], 2000000);
+}
+
+// Memory: PipeDream keeps N-k versions and N-k activations; GPipe one
+// version and T activations. Adam: 2 copies of state; gradients: 1.
+TEST(Simulator, MemoryMatchesHandCount) {
+  const Bytes P = 1000, A = 10;
+  const auto with_memory = [&](const Schedule& s) {
+    SimConfig c = UniformConfig(s, kF, kB);
+    for (auto& st : c.stages) st.parameter_bytes = P, st.activation_bytes = A;
+    return Simulate(s, c);
+  };
+  const int N = 4, T = 4;
+  const Schedule pd = Sched(ScheduleKind::kPipeDream, N, 1, 4 * N + 4);
+  const SimResult rp = with_memory(pd);
+  for (int k = 0; k < N; ++k) {
+    EXPECT_EQ(rp.peak_in_flight[k], N - k);
+    EXPECT_EQ(rp.peak_memory_bytes[k], P * ((N - k) + 1 + 2) + (N - k) * A) << "k=" << k;
+  }
+  const Schedule gp = Sched(ScheduleKind::kGPipe, N, T, 2);
+  const SimResult rg = with_memory(gp);
+  for (int k = 0; k < N; ++k) EXPECT_EQ(rg.peak_memory_bytes[k], P * (1 + 1 + 2) + T * A);
+  // XPipe with T > 1 holds the bellwether's forward and backward predictions.
+  const Schedule xp = Sched(ScheduleKind::kXPipe, N, T, 12);
+  const SimResult rx = with_memory(xp);
+  for (int k = 0; k < N; ++k) EXPECT_EQ(rx.peak_memory_bytes[k], P * (1 + 1 + 2 + 2) + (N - k) * A);
+}
+
+TEST(Simulator, BitIdenticalRuns) {
+  const Schedule s = Sched(ScheduleKind::kXPipe, 4, 4, 12);
+  SimConfig c = UniformConfig(s, kF, kB, 5000000);
+  c.jitter = 0.2;
+  c.seed = 42;
+  c.record_trace = true;
+  const SimResult a = Simulate(s, c), b = Simulate(s, c);
+  EXPECT_EQ(a.makespan_ns, b.makespan_ns);
+  EXPECT_EQ(ToChromeTrace(s, a), ToChromeTrace(s, b));
+  c.seed = 43;
+  EXPECT_NE(Simulate(s, c).makespan_ns, a.makespan_ns);
+}
+
+TEST(Simulator, LoweredScheduleRunsTheSame) {
+  const Schedule s = Sched(ScheduleKind::kOneFOneBFlush, 4, 4, 2);
+  const SimConfig c = UniformConfig(s, kF, kB, 1000000);
+  EXPECT_EQ(Simulate(LowerCommunication(s), c).makespan_ns, Simulate(s, c).makespan_ns);
+}
+
+TEST(Trace, ParsesWithTheRequiredFields) {
+  const Schedule s = Sched(ScheduleKind::kXPipe, 3, 2, 6);
+  SimConfig c = UniformConfig(s, kF, kB, 1000000);
+  c.record_trace = true;
+  const nlohmann::json j = nlohmann::json::parse(ToChromeTrace(s, Simulate(s, c)));
+  ASSERT_TRUE(j.contains("traceEvents"));
+  int spans = 0, counters = 0;
+  for (const auto& e : j["traceEvents"]) {
+    ASSERT_TRUE(e.contains("ph") && e.contains("pid") && e.contains("name"));
+    if (e["ph"] == "X") {
+      ++spans;
+      EXPECT_TRUE(e.contains("ts") && e.contains("dur") && e.contains("tid"));
+      EXPECT_GE(e["dur"].get<double>(), 0);
+    }
+    if (e["ph"] == "C") {
+      ++counters;
+      EXPECT_TRUE(e["args"].contains("bytes"));
+    }
+  }
+  // Compute: 3 stages x 12 micro-batches x (F, B); transfers: 2 cuts x 12 x (activation, gradient).
+  EXPECT_EQ(spans, 3 * 12 * 2 + 2 * 12 * 2);
+  EXPECT_GT(counters, 0);
+}
+
+}  // namespace
+}  // namespace xpipe
