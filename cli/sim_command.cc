@@ -4,10 +4,10 @@
 #include "cli/options.h"
 #include "common/error.h"
 #include "common/schedule_io.h"
+#include "common/trace.h"
 #include "sim/report.h"
 #include "sim/scenario.h"
 #include "sim/sweep.h"
-#include "sim/trace.h"
 
 namespace xpipe::cli {
 
@@ -116,7 +116,7 @@ int SimCommand(const Args& args) {
     results.emplace_back(label, RunScenario(sc));
   }
   if (!trace.empty())
-    WriteFileAtomic(trace, ToChromeTrace(results.front().second.schedule, results.front().second.sim));
+    WriteFileAtomic(trace, ToChromeTrace(results.front().second.schedule, results.front().second.sim.trace));
   if (vm.count("json")) {
     std::cout << ResultsJson(results);
     return 0;

@@ -135,7 +135,7 @@ class Engine {
       const TimeNs dur = Cost(d, a);
       dev.busy = true;
       r_.busy_ns[d] += dur;
-      if (c_.record_trace) r_.trace.push_back({d, q_.Now(), q_.Now() + dur, a, 0});
+      if (c_.record_trace) r_.trace.spans.push_back({d, q_.Now(), q_.Now() + dur, a, 0});
       q_.Schedule(q_.Now() + dur, kComputeDone, static_cast<std::uint32_t>(d));
     }
   }
@@ -144,7 +144,7 @@ class Engine {
     in_flight_[stage] += delta;
     r_.peak_in_flight[stage] = std::max(r_.peak_in_flight[stage], in_flight_[stage]);
     if (c_.record_trace)
-      r_.memory_trace.push_back(
+      r_.trace.memory.push_back(
           {stage, q_.Now(), static_bytes_[stage] + in_flight_[stage] * kept_bytes_[stage]});
   }
 
@@ -163,16 +163,13 @@ class Engine {
   }
 
   int LinkOf(int from, int to) {
-    if (c_.cluster.topology == Topology::kSharedBus) return LinkIndex(-1, -1, "bus");
-    return LinkIndex(from, to, "d" + std::to_string(from) + "->d" + std::to_string(to));
-  }
-  int LinkIndex(int from, int to, const std::string& name) {
+    if (c_.cluster.topology == Topology::kSharedBus) from = to = -1;
     const std::int64_t key = static_cast<std::int64_t>(from + 1) * (D_ + 1) + (to + 1);
-    auto it = link_index_.find(key);
+    const auto it = link_index_.find(key);
     if (it != link_index_.end()) return it->second;
     const int idx = static_cast<int>(links_.size());
     links_.emplace_back();
-    r_.link_names.push_back(name);
+    r_.trace.link_names.push_back(from < 0 ? "bus" : "d" + std::to_string(from) + "->d" + std::to_string(to));
     link_index_.emplace(key, idx);
     return idx;
   }
@@ -194,8 +191,16 @@ class Engine {
     t.link = LinkOf(d, to);
     Link& link = links_[t.link];
     Advance(link);
-    transfers_.push_back(t);
-    link.active.push_back(transfers_.size() - 1);
+    std::size_t id;
+    if (free_slots_.empty()) {
+      id = transfers_.size();
+      transfers_.push_back(t);
+    } else {
+      id = free_slots_.back();
+      free_slots_.pop_back();
+      transfers_[id] = t;
+    }
+    link.active.push_back(id);
     link.total += bytes;
     if (!c_.cluster.overlap_compute) ++dev_[d].pending_sends;
     Reschedule(t.link);
@@ -226,25 +231,28 @@ class Engine {
     Link& link = links_[l];
     if (generation != link.generation) return;  // superseded by a later start or finish
     Advance(link);
-    std::vector<std::size_t> still;
+    std::size_t kept = 0;
     for (std::size_t id : link.active) {
       Transfer& t = transfers_[id];
       if (t.remaining > 1e-3) {
-        still.push_back(id);
+        link.active[kept++] = id;
         continue;
       }
-      if (c_.record_trace) r_.trace.push_back({D_ + l, t.start_ns, q_.Now(), t.action, t.bytes});
+      if (c_.record_trace) r_.trace.spans.push_back({D_ + l, t.start_ns, q_.Now(), t.action, t.bytes});
       q_.Schedule(q_.Now() + c_.cluster.link_latency_ns, kArrive, 0, id);
       if (!c_.cluster.overlap_compute && --dev_[t.sender].pending_sends == 0)
         pending_wake_.push_back(t.sender);
     }
-    link.active.swap(still);
+    link.active.resize(kept);
     Reschedule(l);
     for (int d : pending_wake_) TryStart(d);
     pending_wake_.clear();
   }
 
-  void Arrive(std::size_t id) { Publish(transfers_[id]); }
+  void Arrive(std::size_t id) {
+    Publish(transfers_[id]);
+    free_slots_.push_back(id);
+  }
 
   void Finish() {
     r_.makespan_ns = q_.Now();
@@ -272,6 +280,7 @@ class Engine {
   std::vector<TimeNs> fwd_avail_, bwd_avail_;
   std::vector<Device> dev_;
   std::vector<Transfer> transfers_;
+  std::vector<std::size_t> free_slots_;  // transfer records to reuse
   std::vector<Link> links_;
   std::unordered_map<std::int64_t, int> link_index_;
   std::vector<int> in_flight_, pending_wake_;

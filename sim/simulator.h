@@ -16,6 +16,7 @@
 #include "common/cluster.h"
 #include "common/partition.h"
 #include "common/schedule.h"
+#include "common/trace.h"
 
 namespace xpipe {
 
@@ -29,31 +30,19 @@ struct SimConfig {
   bool record_trace = false;
 };
 
-struct TraceSpan {
-  std::int32_t track;  // device d, or num_devices + link index
-  TimeNs start_ns, end_ns;
-  Action action;
-  Bytes bytes;  // transfers only
-};
-struct MemorySample {
-  std::int32_t stage;
-  TimeNs time_ns;
-  Bytes bytes;
-};
-
 struct SimResult {
   TimeNs makespan_ns = 0;
-  TimeNs mini_batch_ns = 0;  // steady state, see SteadyMiniBatchNs
+  // Steady state: mean interval between stage 0's updates over the middle
+  // half of the mini-batches (M >= 4), else makespan / M.
+  TimeNs mini_batch_ns = 0;
   double samples_per_sec = 0;
   std::vector<TimeNs> busy_ns;           // per device, compute
   std::vector<double> utilisation;       // per device, busy / makespan
   std::vector<int> peak_in_flight;       // per stage
   std::vector<Bytes> peak_memory_bytes;  // per stage
-  std::vector<std::string> link_names;
-  std::vector<Bytes> link_bytes;  // per link
-  std::int64_t actions = 0;       // compute and update actions run
-  std::vector<TraceSpan> trace;   // with record_trace
-  std::vector<MemorySample> memory_trace;
+  std::vector<Bytes> link_bytes;         // per link, named in trace.link_names
+  std::int64_t actions = 0;              // compute and update actions run
+  Trace trace;                           // link names always; spans and memory with record_trace
 };
 
 // REQUIRES: Validate(s).ok; config.stages.size() == s.num_stages. Lowered

@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/lowering.h"
+#include "common/trace.h"
 #include "sim/event_queue.h"
-#include "sim/trace.h"
 #include "tests/sim/sim_test_util.h"
 
 namespace xpipe {
@@ -85,7 +85,7 @@ TEST(Simulator, SharedLinkContention) {
   c.record_trace = true;
   const SimResult r = Simulate(s, c);
   int forward_transfers = 0;
-  for (const TraceSpan& t : r.trace)
+  for (const ActionSpan& t : r.trace.spans)
     if (t.track >= s.num_devices && t.action.kind == ActionKind::kForward) {
       EXPECT_EQ(t.end_ns - t.start_ns, 2 * kNsPerMs);  // both start at 0 with zero-cost forwards
       ++forward_transfers;
@@ -128,7 +128,7 @@ TEST(Simulator, BitIdenticalRuns) {
   c.record_trace = true;
   const SimResult a = Simulate(s, c), b = Simulate(s, c);
   EXPECT_EQ(a.makespan_ns, b.makespan_ns);
-  EXPECT_EQ(ToChromeTrace(s, a), ToChromeTrace(s, b));
+  EXPECT_EQ(ToChromeTrace(s, a.trace), ToChromeTrace(s, b.trace));
   c.seed = 43;
   EXPECT_NE(Simulate(s, c).makespan_ns, a.makespan_ns);
 }
@@ -143,7 +143,7 @@ TEST(Trace, ParsesWithTheRequiredFields) {
   const Schedule s = Sched(ScheduleKind::kXPipe, 3, 2, 6);
   SimConfig c = UniformConfig(s, kF, kB, 1000000);
   c.record_trace = true;
-  const nlohmann::json j = nlohmann::json::parse(ToChromeTrace(s, Simulate(s, c)));
+  const nlohmann::json j = nlohmann::json::parse(ToChromeTrace(s, Simulate(s, c).trace));
   ASSERT_TRUE(j.contains("traceEvents"));
   int spans = 0, counters = 0;
   for (const auto& e : j["traceEvents"]) {

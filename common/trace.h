@@ -1,0 +1,37 @@
+// Action trace: when each action ran (or was modelled to run), in one format
+// for the simulator and the executor, written as a Chrome / Perfetto trace
+// (the JSON "traceEvents" format): one track per device's compute and per
+// link, actions named in the IR's text form, memory as counter events.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/schedule.h"
+#include "common/units.h"
+
+namespace xpipe {
+
+struct ActionSpan {
+  std::int32_t track = 0;  // device d, or num_devices + link index
+  TimeNs start_ns = 0, end_ns = 0;
+  Action action;
+  Bytes bytes = 0;  // transfers only
+};
+
+struct MemorySample {
+  std::int32_t stage = 0;
+  TimeNs time_ns = 0;
+  Bytes bytes = 0;
+};
+
+struct Trace {
+  std::vector<ActionSpan> spans;
+  std::vector<std::string> link_names;
+  std::vector<MemorySample> memory;
+};
+
+// Times in the file are microseconds.
+std::string ToChromeTrace(const Schedule& s, const Trace& t);
+
+}  // namespace xpipe
