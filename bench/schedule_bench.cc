@@ -30,13 +30,14 @@ void BM_GenerateAndValidate(benchmark::State& state) {
     benchmark::DoNotOptimize(r.ok);
   }
   state.counters["actions"] = static_cast<double>(actions);
-  state.counters["actions/s"] = benchmark::Counter(static_cast<double>(actions), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["actions/s"] =
+      benchmark::Counter(static_cast<double>(actions), benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(std::string(ScheduleName(kind)));
 }
 
 void BM_Annotate(benchmark::State& state) {
-  const Schedule base = Generate(Params(ScheduleKind::kXPipe, static_cast<int>(state.range(0)),
-                                        static_cast<int>(state.range(1)), 1));
+  const Schedule base = Generate(
+      Params(ScheduleKind::kXPipe, static_cast<int>(state.range(0)), static_cast<int>(state.range(1)), 1));
   for (auto _ : state) {
     Schedule s = base;
     AnnotateWeights(s, PredictionTarget::kRoundTrip);

@@ -41,8 +41,10 @@ void BM_Simulate(benchmark::State& state) {
     benchmark::DoNotOptimize(r.makespan_ns);
   }
   state.counters["actions"] = static_cast<double>(actions);
-  state.counters["actions/s"] = benchmark::Counter(static_cast<double>(actions), benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(std::string(ScheduleName(p.kind)) + (state.range(3) ? " with transfers" : " free transfers"));
+  state.counters["actions/s"] =
+      benchmark::Counter(static_cast<double>(actions), benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::string(ScheduleName(p.kind)) +
+                 (state.range(3) ? " with transfers" : " free transfers"));
 }
 
 BENCHMARK(BM_Simulate)

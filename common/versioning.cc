@@ -134,9 +134,14 @@ void AnnotateWeights(Schedule& s, PredictionTarget target) {
           }
           break;
         case WeightPolicy::kDoubleBuffer: {
-          // W(t+1) = W(t) - lr * grad(W(t-1)): mini-batch b reads version b-1.
-          const int v = std::max(0, a.mini_batch - 1);
-          XPIPE_CHECK(v <= p.version_seen, "2BW buffer version not yet produced");
+          // Every pass of mini-batch b reads the version its first forward
+          // saw: with T >= N-1 that is b-1 on every stage with work in
+          // flight (W(t+1) = W(t) - lr * grad(W(t-1))) and b where there is
+          // none, so one stage alone trains synchronously.
+          const auto bkey = std::make_tuple(a.stage, a.mini_batch, false);
+          if (forward && a.micro_batch == 0) bellwether[bkey] = {p.version_seen, 0};
+          const int v = bellwether.at(bkey).first;
+          XPIPE_CHECK(v >= a.mini_batch - 1, "2BW reads a version more than one step old");
           a.version = v;
           a.weights = v == p.version_seen ? WeightSource::kNewerBuffer : WeightSource::kOlderBuffer;
           break;

@@ -103,15 +103,21 @@ TEST(Policies, PipeOptimPredictsItsOwnBackward) {
   }
 }
 
-// PipeDream-2BW: mini-batch b reads version max(0, b-1) in both directions and
-// at most two versions are kept.
-TEST(Policies, DoubleBufferingDelayOne) {
-  for (int N = 2; N <= 6; ++N)
-    for (int T = N - 1; T <= N + 2; ++T) {
+// PipeDream-2BW: mini-batch b reads one version in both directions, at most
+// one step old (b-1 on stages with work in flight, b on the last), and at
+// most two versions are kept.
+TEST(Policies, DoubleBufferingDelayAtMostOne) {
+  for (int N = 1; N <= 6; ++N)
+    for (int T = std::max(1, N - 1); T <= N + 2; ++T) {
       const Schedule s = Make(ScheduleKind::kPipeDream2BW, N, T, 10);
       for (const auto& row : s.device_actions)
-        for (const Action& a : row)
-          if (IsCompute(a.kind)) EXPECT_EQ(a.version, std::max(0, a.mini_batch - 1));
+        for (const Action& a : row) {
+          if (!IsCompute(a.kind)) continue;
+          EXPECT_GE(a.version, a.mini_batch - 1);
+          EXPECT_LE(a.version, a.mini_batch);
+          if (a.mini_batch >= 2 && a.stage < N - 1) EXPECT_EQ(a.version, a.mini_batch - 1);
+          if (N == 1) EXPECT_EQ(a.version, a.mini_batch);
+        }
       for (int kept : VersionsKept(s)) EXPECT_LE(kept, 2) << "N=" << N << " T=" << T;
     }
 }

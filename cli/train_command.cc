@@ -1,0 +1,75 @@
+// xpipe train: pipeline-parallel training on LibTorch.
+#include <cstdio>
+#include <iostream>
+
+#include "cli/options.h"
+#include "common/error.h"
+#include "exec/trainer.h"
+
+namespace xpipe::cli {
+
+int TrainCommand(const Args& args) {
+  po::options_description desc("options");
+  exec::TrainConfig c;
+  std::string schedule, optimizer, lr_schedule, partition, target;
+  desc.add_options()("help,h", "show this help")
+      ("model", po::value(&c.model)->default_value("cnn"), "mlp, cnn, vgg, resnet")
+      ("data", po::value(&c.data)->default_value("fashion-mnist"), "fashion-mnist or synthetic")
+      ("schedule", po::value(&schedule)->default_value("xpipe"), ("one of " + ScheduleNames()).c_str())
+      ("stages", po::value(&c.stages)->default_value(4), "pipeline devices N")
+      ("micro-batches", po::value(&c.micro_batches)->default_value(4), "micro-batches per mini-batch T")
+      ("chunks", po::value(&c.chunks)->default_value(1), "chunks per device (interleaved-1f1b)")
+      ("batch-size", po::value(&c.batch_size)->default_value(64), "samples per mini-batch")
+      ("epochs", po::value(&c.epochs)->default_value(1), "epochs")
+      ("max-steps", po::value(&c.max_steps)->default_value(0), "mini-batches per epoch (0 = all)")
+      ("partition", po::value(&partition), "layers per stage, e.g. 3,3,3,3 (default: even)")
+      ("optimizer", po::value(&optimizer)->default_value("adam"), "sgd, momentum, adam, adamw")
+      ("lr", po::value(&c.optimizer.lr)->default_value(1e-3), "learning rate")
+      ("lr-schedule", po::value(&lr_schedule)->default_value("constant"), "constant, step, cosine")
+      ("momentum", po::value(&c.optimizer.momentum)->default_value(0.9), "momentum (optimizer momentum)")
+      ("weight-decay", po::value(&c.optimizer.weight_decay)->default_value(0.01), "decoupled decay (adamw)")
+      ("target", po::value(&target)->default_value("round-trip"), "prediction target: round-trip, closed-form, "
+       "synchronous, own-backward")
+      ("seed", po::value(&c.seed)->default_value(1), "seed: initial weights, data order (CPU runs repeat exactly)")
+      ("device", po::value(&c.device)->default_value("cpu"), "cpu or cuda")
+      ("checkpoint", po::value(&c.checkpoint), "checkpoint file")
+      ("checkpoint-every", po::value(&c.checkpoint_every)->default_value(0), "mini-batches between checkpoints "
+       "(the pipeline drains there)")
+      ("resume", "continue from --checkpoint if it exists")
+      ("log", po::value(&c.log), "JSONL log of every metric")
+      ("trace", po::value(&c.trace), "Chrome/Perfetto trace of the first segment (real start/end times)")
+      ("save-weights", po::value(&c.save_weights), "write the final weights (JSON header line + raw float32)")
+      ("no-eval", "skip test-set evaluation")
+      ("synthetic-samples", po::value(&c.synthetic_samples)->default_value(4096), "training samples (synthetic)");
+  po::variables_map vm;
+  if (!Parse(args, desc, vm, "usage: xpipe train [options]")) return 0;
+  c.schedule = ParseScheduleKind(schedule, "--schedule");
+  c.optimizer.kind = ParseOptimizer(optimizer, "--optimizer");
+  c.lr_schedule = exec::ParseLrSchedule(lr_schedule, "--lr-schedule");
+  c.target = ParsePredictionTarget(target, "--target");
+  if (vm.count("partition")) c.partition = IntList("--partition", partition);
+  c.resume = vm.count("resume") > 0;
+  c.evaluate = vm.count("no-eval") == 0;
+  c.progress = true;
+  std::printf("%s on %s, %s, %d stages, %d micro-batches of %d, %s lr %g, seed %llu, %s\n", c.model.c_str(),
+              c.data.c_str(), std::string(ScheduleName(c.schedule)).c_str(), c.stages, c.micro_batches,
+              c.batch_size / std::max(1, c.micro_batches), optimizer.c_str(), c.optimizer.lr,
+              static_cast<unsigned long long>(c.seed), c.device.c_str());
+  std::printf("%5s  %10s  %9s  %9s  %8s  %8s  %10s  %9s\n", "epoch", "train loss", "train acc", "test loss",
+              "test acc", "seconds", "samples/s", "pred err");
+  c.on_epoch = [](const exec::EpochStats& s) {
+    std::printf("%5d  %10.4f  %8.2f%%  %9.4f  %7.2f%%  %8.1f  %10.1f  %9.3f\n", s.epoch, s.train_loss,
+                100 * s.train_accuracy, s.test_loss, 100 * s.test_accuracy, s.seconds, s.samples_per_sec,
+                s.prediction_error);
+    std::fflush(stdout);
+  };
+  try {
+    exec::Train(c);
+  } catch (const exec::TrainingError& e) {
+    std::cerr << "xpipe train: training stopped: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace xpipe::cli

@@ -1,0 +1,61 @@
+// Trainer: epochs of pipeline-parallel training with the Executor.
+//
+// Each epoch is cut into segments of `checkpoint_every` mini-batches (the
+// whole epoch by default); a segment is one complete schedule, so the
+// pipeline is drained between segments, and that is where checkpoints are
+// written (weights, optimizer state, versions and the position in training,
+// atomically). Stashed or buffered versions are empty at a drained point, so
+// nothing else needs saving, and resuming continues bit for bit.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/schedule.h"
+#include "exec/executor.h"
+
+namespace xpipe::exec {
+
+struct TrainConfig {
+  std::string model = "cnn";
+  std::string data = "fashion-mnist";  // or "synthetic"
+  ScheduleKind schedule = ScheduleKind::kXPipe;
+  PredictionTarget target = PredictionTarget::kRoundTrip;
+  int stages = 4;
+  int micro_batches = 4;
+  int chunks = 1;
+  int batch_size = 64;  // samples per mini-batch
+  int epochs = 1;
+  int64_t max_steps = 0;  // mini-batches per epoch; 0 = the whole training set
+  int64_t synthetic_samples = 4096;
+  std::vector<int> partition;  // layers per stage; empty = even split
+  OptimizerConfig optimizer;
+  LrSchedule lr_schedule = LrSchedule::kConstant;
+  uint64_t seed = 1;
+  std::string device = "cpu";  // cpu, or cuda (stages spread over the visible GPUs)
+  std::string checkpoint;      // file; empty = none
+  int64_t checkpoint_every = 0;
+  bool resume = false;
+  std::string log;           // JSONL of every metric; empty = none
+  std::string trace;         // Chrome trace of the first segment; empty = none
+  std::string save_weights;  // final weights: a JSON header line, then raw float32; empty = none
+  bool evaluate = true;      // test-set accuracy after each epoch
+  bool progress = false;     // a progress line on stderr
+  std::function<void(const struct EpochStats&)> on_epoch;  // called after each epoch
+};
+
+struct EpochStats {
+  int epoch = 0;
+  double train_loss = 0, train_accuracy = 0;
+  double test_loss = 0, test_accuracy = 0;
+  double seconds = 0, samples_per_sec = 0;
+  double prediction_error = 0;  // mean ||W_hat - W_target|| / ||W_v - W_target||; 0 if none
+  int64_t recomputed_passes = 0;
+};
+
+// Throws InputError for bad settings, TrainingError when training fails.
+std::vector<EpochStats> Train(const TrainConfig& config);
+
+}  // namespace xpipe::exec

@@ -1,0 +1,184 @@
+// The executor against single-device training with gradient accumulation
+// (the oracle), and its weight semantics against the IR's annotations.
+#include "exec/executor.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "common/generators.h"
+#include "common/versioning.h"
+#include "exec/data.h"
+#include "exec/model.h"
+#include "exec/trainer.h"
+
+namespace xpipe::exec {
+namespace {
+
+constexpr int kBatch = 32;
+
+struct Fixture {
+  Dataset data = Synthetic(kBatch * 12, {1, 8, 8}, 10, 3, 12345);
+  Model model = MakeModel("mlp", {1, 8, 8}, 10);
+
+  MicroBatchFn Fn(int T) const {
+    return [this, T](int64_t b, int j) {
+      const int64_t m = kBatch / T, start = b * kBatch + j * m;
+      return std::make_pair(data.images.slice(0, start, start + m), data.labels.slice(0, start, start + m));
+    };
+  }
+};
+
+OptimizerConfig Opt(OptimizerKind kind) {
+  OptimizerConfig c;
+  c.kind = kind;
+  c.lr = kind == OptimizerKind::kSgd || kind == OptimizerKind::kMomentum ? 0.05 : 1e-3;
+  return c;
+}
+
+// The oracle: one device, T micro-batches' gradients summed, then averaged.
+std::vector<torch::Tensor> Reference(const Fixture& su, int T, int steps, OptimizerKind kind) {
+  const std::vector<Model> one = Partition(su.model, 1, {});
+  std::vector<torch::Tensor> w = InitStages(one, 1)[0];
+  Optimizer opt(Opt(kind), w);
+  const MicroBatchFn fn = su.Fn(T);
+  for (int b = 0; b < steps; ++b) {
+    std::vector<torch::Tensor> sum;
+    for (auto& t : w) sum.push_back(torch::zeros_like(t));
+    for (int j = 0; j < T; ++j) {
+      const auto [x, y] = fn(b, j);
+      std::vector<torch::Tensor> leaves;
+      for (auto& t : w) leaves.push_back(t.detach().requires_grad_(true));
+      const torch::Tensor loss = torch::cross_entropy_loss(ForwardStage(one[0], x, leaves), y);
+      const auto g = torch::autograd::grad({loss}, leaves);
+      for (std::size_t i = 0; i < w.size(); ++i) sum[i] += g[i];
+    }
+    for (auto& t : sum) t /= T;
+    opt.Step(w, sum, Opt(kind).lr);
+  }
+  return w;
+}
+
+std::vector<torch::Tensor> Pipelined(const Fixture& su, ScheduleKind kind, int N, int T, int steps, OptimizerKind opt,
+                                     SegmentResult* out = nullptr) {
+  ScheduleParams p;
+  p.kind = kind;
+  p.devices = N;
+  p.micro_batches = T;
+  p.mini_batches = steps;
+  const Schedule s = MakeSchedule(p);
+  ExecConfig c;
+  c.stages = Partition(su.model, s.num_stages, {});
+  c.devices.assign(s.num_stages, torch::kCPU);
+  c.optimizer = Opt(opt);
+  Executor ex(c, InitStages(c.stages, 1));
+  SegmentResult r = ex.Run(s, su.Fn(T), 0);
+  if (out) *out = r;
+  std::vector<torch::Tensor> all;
+  for (int k = 0; k < ex.num_stages(); ++k)
+    for (auto& t : ex.params(k)) all.push_back(t);
+  return all;
+}
+
+double MaxDiff(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double m = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, (a[i] - b[i]).abs().max().item<double>());
+  return m;
+}
+
+class ExecTest : public ::testing::Test {
+ protected:
+  void SetUp() override { torch::set_num_threads(1); }
+  Fixture su;
+};
+
+// GPipe, 1F1B-flush and ZB-H1 (split backward) with N stages give the weights
+// of single-device training with gradient accumulation.
+TEST_F(ExecTest, SynchronousSchedulesMatchSingleDevice) {
+  for (ScheduleKind kind : {ScheduleKind::kGPipe, ScheduleKind::kOneFOneBFlush, ScheduleKind::kZeroBubbleH1})
+    for (int N : {2, 4})
+      for (OptimizerKind opt : {OptimizerKind::kSgd, OptimizerKind::kAdam}) {
+        const auto ref = Reference(su, 4, 10, opt);
+        EXPECT_LE(MaxDiff(Pipelined(su, kind, N, 4, 10, opt), ref), 1e-5)
+            << ScheduleName(kind) << " N=" << N << " " << OptimizerName(opt);
+      }
+}
+
+// With one stage every policy is plain training: no staleness, horizons 0.
+TEST_F(ExecTest, EveryPolicyWithOneStageMatchesSingleDevice) {
+  for (ScheduleKind kind : {ScheduleKind::kStale, ScheduleKind::kPipeDream, ScheduleKind::kPipeDream2BW,
+                            ScheduleKind::kSpecTrain, ScheduleKind::kPipeOptim, ScheduleKind::kXPipe})
+    for (OptimizerKind opt : {OptimizerKind::kSgd, OptimizerKind::kMomentum, OptimizerKind::kAdam,
+                              OptimizerKind::kAdamW}) {
+      const int T = kind == ScheduleKind::kPipeDream || kind == ScheduleKind::kSpecTrain ? 1 : 2;
+      EXPECT_LE(MaxDiff(Pipelined(su, kind, 1, T, 10, opt), Reference(su, T, 10, opt)), 1e-5)
+          << ScheduleName(kind) << " " << OptimizerName(opt);
+    }
+}
+
+// PipeDream: each backward ran with exactly the version its forward used,
+// which lags the live version by N-1-k, and stage k held N-k versions.
+TEST_F(ExecTest, PipeDreamBackwardUsesItsForwardsVersion) {
+  const int N = 3;
+  SegmentResult r;
+  Pipelined(su, ScheduleKind::kPipeDream, N, 1, 12, OptimizerKind::kAdam, &r);
+  for (int k = 0; k < N; ++k) {
+    std::map<int, int64_t> fwd;
+    int stale = 0;
+    for (const PassRecord& p : r.passes[k]) {
+      if (p.action.kind == ActionKind::kForward) {
+        fwd[p.action.mini_batch] = p.version;
+        stale += p.action.mini_batch - p.version == N - 1 - k;
+      } else {
+        EXPECT_EQ(p.version, fwd.at(p.action.mini_batch)) << "stage " << k;
+        EXPECT_FALSE(p.recomputed);
+      }
+    }
+    EXPECT_GT(stale, 0);
+    EXPECT_EQ(r.versions_held[k], N - k);
+  }
+}
+
+// XPipe predicts with its optimizer's direction; the error of a prediction is
+// measured once its target version exists.
+TEST_F(ExecTest, XPipeRecordsPredictionError) {
+  SegmentResult r;
+  Pipelined(su, ScheduleKind::kXPipe, 4, 2, 12, OptimizerKind::kAdam, &r);
+  ASSERT_FALSE(r.prediction_errors.empty());
+  for (const auto& e : r.prediction_errors) {
+    EXPECT_GT(e.horizon, 0);
+    EXPECT_TRUE(std::isfinite(e.ratio));
+  }
+  for (const auto& stage : r.passes) {
+    for (const PassRecord& p : stage) {
+      if (p.action.micro_batch > 0 && p.action.kind == ActionKind::kForward) {
+        EXPECT_FALSE(p.recomputed);  // reuses the bellwether's weights: same key
+      }
+    }
+  }
+}
+
+TEST_F(ExecTest, NanLossStopsWithStageAndStep) {
+  TrainConfig c;
+  c.model = "mlp";
+  c.data = "synthetic";
+  c.schedule = ScheduleKind::kGPipe;
+  c.stages = 2;
+  c.micro_batches = 2;
+  c.batch_size = 32;
+  c.synthetic_samples = 512;
+  c.optimizer.kind = OptimizerKind::kSgd;
+  c.optimizer.lr = 1e30;
+  c.evaluate = false;
+  try {
+    Train(c);
+    FAIL() << "expected TrainingError";
+  } catch (const TrainingError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("stage 1 action 1F"), std::string::npos) << what;
+    EXPECT_TRUE(what.find("loss is NaN") != std::string::npos || what.find("loss is Inf") != std::string::npos) << what;
+  }
+}
+
+}  // namespace
+}  // namespace xpipe::exec
