@@ -12,35 +12,37 @@ int TrainCommand(const Args& args) {
   po::options_description desc("options");
   exec::TrainConfig c;
   std::string schedule, optimizer, lr_schedule, partition, target;
-  desc.add_options()("help,h", "show this help")
-      ("model", po::value(&c.model)->default_value("cnn"), "mlp, cnn, vgg, resnet")
-      ("data", po::value(&c.data)->default_value("fashion-mnist"), "fashion-mnist or synthetic")
-      ("schedule", po::value(&schedule)->default_value("xpipe"), ("one of " + ScheduleNames()).c_str())
-      ("stages", po::value(&c.stages)->default_value(4), "pipeline devices N")
-      ("micro-batches", po::value(&c.micro_batches)->default_value(4), "micro-batches per mini-batch T")
-      ("chunks", po::value(&c.chunks)->default_value(1), "chunks per device (interleaved-1f1b)")
-      ("batch-size", po::value(&c.batch_size)->default_value(64), "samples per mini-batch")
-      ("epochs", po::value(&c.epochs)->default_value(1), "epochs")
-      ("max-steps", po::value(&c.max_steps)->default_value(0), "mini-batches per epoch (0 = all)")
-      ("partition", po::value(&partition), "layers per stage, e.g. 3,3,3,3 (default: even)")
-      ("optimizer", po::value(&optimizer)->default_value("adam"), "sgd, momentum, adam, adamw")
-      ("lr", po::value(&c.optimizer.lr)->default_value(1e-3), "learning rate")
-      ("lr-schedule", po::value(&lr_schedule)->default_value("constant"), "constant, step, cosine")
-      ("momentum", po::value(&c.optimizer.momentum)->default_value(0.9), "momentum (optimizer momentum)")
-      ("weight-decay", po::value(&c.optimizer.weight_decay)->default_value(0.01), "decoupled decay (adamw)")
-      ("target", po::value(&target)->default_value("round-trip"), "prediction target: round-trip, closed-form, "
-       "synchronous, own-backward")
-      ("seed", po::value(&c.seed)->default_value(1), "seed: initial weights, data order (CPU runs repeat exactly)")
-      ("device", po::value(&c.device)->default_value("cpu"), "cpu or cuda")
-      ("checkpoint", po::value(&c.checkpoint), "checkpoint file")
-      ("checkpoint-every", po::value(&c.checkpoint_every)->default_value(0), "mini-batches between checkpoints "
-       "(the pipeline drains there)")
-      ("resume", "continue from --checkpoint if it exists")
-      ("log", po::value(&c.log), "JSONL log of every metric")
-      ("trace", po::value(&c.trace), "Chrome/Perfetto trace of the first segment (real start/end times)")
-      ("save-weights", po::value(&c.save_weights), "write the final weights (JSON header line + raw float32)")
-      ("no-eval", "skip test-set evaluation")
-      ("synthetic-samples", po::value(&c.synthetic_samples)->default_value(4096), "training samples (synthetic)");
+  desc.add_options()("help,h", "show this help")("model", po::value(&c.model)->default_value("cnn"),
+                                                 "mlp, cnn, vgg, resnet")(
+      "data", po::value(&c.data)->default_value("fashion-mnist"), "fashion-mnist or synthetic")(
+      "schedule", po::value(&schedule)->default_value("xpipe"), ("one of " + ScheduleNames()).c_str())(
+      "stages", po::value(&c.stages)->default_value(4), "pipeline devices N")(
+      "micro-batches", po::value(&c.micro_batches)->default_value(4), "micro-batches per mini-batch T")(
+      "chunks", po::value(&c.chunks)->default_value(1), "chunks per device (interleaved-1f1b)")(
+      "batch-size", po::value(&c.batch_size)->default_value(64), "samples per mini-batch")(
+      "epochs", po::value(&c.epochs)->default_value(1), "epochs")(
+      "max-steps", po::value(&c.max_steps)->default_value(0), "mini-batches per epoch (0 = all)")(
+      "partition", po::value(&partition), "layers per stage, e.g. 3,3,3,3 (default: even)")(
+      "optimizer", po::value(&optimizer)->default_value("adam"), "sgd, momentum, adam, adamw")(
+      "lr", po::value(&c.optimizer.lr)->default_value(1e-3), "learning rate")(
+      "lr-schedule", po::value(&lr_schedule)->default_value("constant"), "constant, step, cosine")(
+      "momentum", po::value(&c.optimizer.momentum)->default_value(0.9), "momentum (optimizer momentum)")(
+      "weight-decay", po::value(&c.optimizer.weight_decay)->default_value(0.01), "decoupled decay (adamw)")(
+      "target", po::value(&target)->default_value("round-trip"),
+      "prediction target: round-trip, closed-form, "
+      "synchronous, own-backward")("seed", po::value(&c.seed)->default_value(1),
+                                   "seed: initial weights, data order (CPU runs repeat exactly)")(
+      "device", po::value(&c.device)->default_value("cpu"), "cpu or cuda")(
+      "checkpoint", po::value(&c.checkpoint), "checkpoint file")(
+      "checkpoint-every", po::value(&c.checkpoint_every)->default_value(0),
+      "mini-batches between checkpoints "
+      "(the pipeline drains there)")("resume", "continue from --checkpoint if it exists")(
+      "log", po::value(&c.log), "JSONL log of every metric")(
+      "trace", po::value(&c.trace), "Chrome/Perfetto trace of the first segment (real start/end times)")(
+      "save-weights", po::value(&c.save_weights), "write the final weights (JSON header line + raw float32)")(
+      "no-eval", "skip test-set evaluation")("synthetic-samples",
+                                             po::value(&c.synthetic_samples)->default_value(4096),
+                                             "training samples (synthetic)");
   po::variables_map vm;
   if (!Parse(args, desc, vm, "usage: xpipe train [options]")) return 0;
   c.schedule = ParseScheduleKind(schedule, "--schedule");

@@ -23,18 +23,17 @@ int ValidateCommand(const Args& args) {
   std::string model, schedule, optimizer, trace_exec, trace_sim;
   int stages = 2, micro = 4, mini = 8, batch = 64;
   uint64_t seed = 1;
-  desc.add_options()("help,h", "show this help")
-      ("model", po::value(&model)->default_value("cnn"), "mlp, cnn, vgg, resnet")
-      ("schedule", po::value(&schedule)->default_value("xpipe"), ("one of " + ScheduleNames()).c_str())
-      ("stages", po::value(&stages)->default_value(2), "pipeline devices N")
-      ("micro-batches", po::value(&micro)->default_value(4), "micro-batches per mini-batch T")
-      ("mini-batches", po::value(&mini)->default_value(8), "mini-batches to run and simulate")
-      ("batch-size", po::value(&batch)->default_value(64), "samples per mini-batch")
-      ("optimizer", po::value(&optimizer)->default_value("adam"), "sgd, momentum, adam, adamw")
-      ("seed", po::value(&seed)->default_value(1), "seed")
-      ("trace-exec", po::value(&trace_exec), "write the executor's measured trace")
-      ("trace-sim", po::value(&trace_sim), "write the simulator's trace")
-      ("json", "print JSON");
+  desc.add_options()("help,h", "show this help")("model", po::value(&model)->default_value("cnn"),
+                                                 "mlp, cnn, vgg, resnet")(
+      "schedule", po::value(&schedule)->default_value("xpipe"), ("one of " + ScheduleNames()).c_str())(
+      "stages", po::value(&stages)->default_value(2), "pipeline devices N")(
+      "micro-batches", po::value(&micro)->default_value(4), "micro-batches per mini-batch T")(
+      "mini-batches", po::value(&mini)->default_value(8), "mini-batches to run and simulate")(
+      "batch-size", po::value(&batch)->default_value(64), "samples per mini-batch")(
+      "optimizer", po::value(&optimizer)->default_value("adam"), "sgd, momentum, adam, adamw")(
+      "seed", po::value(&seed)->default_value(1), "seed")("trace-exec", po::value(&trace_exec),
+                                                          "write the executor's measured trace")(
+      "trace-sim", po::value(&trace_sim), "write the simulator's trace")("json", "print JSON");
   po::variables_map vm;
   if (!Parse(args, desc, vm, "usage: xpipe validate [options]   (CPU threads, synthetic data)")) return 0;
   if (batch % micro != 0) throw InputError("--batch-size", "does not split into the micro-batches");
@@ -44,7 +43,8 @@ int ValidateCommand(const Args& args) {
   sp.micro_batches = micro;
   sp.mini_batches = mini;
   const Schedule s = MakeSchedule(sp);
-  const exec::Dataset data = exec::Synthetic(static_cast<int64_t>(batch) * mini, {1, 16, 16}, 10, seed, 12345);
+  const exec::Dataset data =
+      exec::Synthetic(static_cast<int64_t>(batch) * mini, {1, 16, 16}, 10, seed, 12345);
   exec::ExecConfig ec;
   ec.stages = exec::Partition(exec::MakeModel(model, data.shape, data.classes), s.num_stages, {});
   ec.devices.assign(s.num_stages, torch::kCPU);
@@ -67,9 +67,11 @@ int ValidateCommand(const Args& args) {
     const TimeNs d = sp2.end_ns - sp2.start_ns;
     first = std::min(first, sp2.start_ns);
     last = std::max(last, sp2.end_ns);
-    if (sp2.action.kind == ActionKind::kForward) costs[sp2.action.stage].forward_ns += d, ++nf[sp2.action.stage];
+    if (sp2.action.kind == ActionKind::kForward)
+      costs[sp2.action.stage].forward_ns += d, ++nf[sp2.action.stage];
     else if (IsBackwardPass(sp2.action.kind) || sp2.action.kind == ActionKind::kBackwardWeight)
-      costs[sp2.action.stage].backward_ns += d, nb[sp2.action.stage] += sp2.action.kind != ActionKind::kBackwardWeight;
+      costs[sp2.action.stage].backward_ns += d,
+          nb[sp2.action.stage] += sp2.action.kind != ActionKind::kBackwardWeight;
   }
   for (int k = 0; k < s.num_stages; ++k) {
     costs[k].forward_ns /= std::max<int64_t>(1, nf[k]);
@@ -86,9 +88,12 @@ int ValidateCommand(const Args& args) {
   if (!trace_exec.empty()) WriteFileAtomic(trace_exec, ToChromeTrace(s, r.trace));
   if (!trace_sim.empty()) WriteFileAtomic(trace_sim, ToChromeTrace(s, sim.trace));
   if (vm.count("json")) {
-    nlohmann::json j = {{"schedule", schedule},       {"stages", stages},
-                        {"micro_batches", micro},     {"mini_batches", mini},
-                        {"measured_ms", NsToMs(measured)}, {"simulated_ms", NsToMs(sim.makespan_ns)},
+    nlohmann::json j = {{"schedule", schedule},
+                        {"stages", stages},
+                        {"micro_batches", micro},
+                        {"mini_batches", mini},
+                        {"measured_ms", NsToMs(measured)},
+                        {"simulated_ms", NsToMs(sim.makespan_ns)},
                         {"relative_error", error}};
     std::cout << j.dump(1) << "\n";
     return 0;
@@ -98,8 +103,8 @@ int ValidateCommand(const Args& args) {
   for (int k = 0; k < s.num_stages; ++k)
     std::printf("  stage %d: F %.3f ms, B %.3f ms (measured means)\n", k, NsToMs(costs[k].forward_ns),
                 NsToMs(costs[k].backward_ns));
-  std::printf("measured %.2f ms, simulated %.2f ms, error %+.1f%%\n", NsToMs(measured), NsToMs(sim.makespan_ns),
-              100 * error);
+  std::printf("measured %.2f ms, simulated %.2f ms, error %+.1f%%\n", NsToMs(measured),
+              NsToMs(sim.makespan_ns), 100 * error);
   return 0;
 }
 

@@ -36,18 +36,6 @@ bool ParseInt(std::string_view s, std::int64_t& out) {
 
 }  // namespace
 
-bool IsCompute(ActionKind kind) {
-  return kind == ActionKind::kForward || kind == ActionKind::kBackward ||
-         kind == ActionKind::kBackwardInput || kind == ActionKind::kBackwardWeight;
-}
-bool IsBackwardPass(ActionKind kind) {
-  return kind == ActionKind::kBackward || kind == ActionKind::kBackwardInput;
-}
-bool IsComm(ActionKind kind) {
-  return kind == ActionKind::kSendF || kind == ActionKind::kRecvF || kind == ActionKind::kSendB ||
-         kind == ActionKind::kRecvB;
-}
-
 std::string_view KindName(ActionKind kind) {
   for (const auto& k : kKinds)
     if (k.kind == kind) return k.text;

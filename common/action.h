@@ -52,9 +52,20 @@ struct Action {
   bool operator==(const Action&) const = default;
 };
 
-bool IsCompute(ActionKind kind);       // F, B, I, W
-bool IsBackwardPass(ActionKind kind);  // B or I: the pass that sends a gradient upstream
-bool IsComm(ActionKind kind);          // SEND_*/RECV_*
+// F, B, I, W.
+inline bool IsCompute(ActionKind kind) {
+  return kind == ActionKind::kForward || kind == ActionKind::kBackward ||
+         kind == ActionKind::kBackwardInput || kind == ActionKind::kBackwardWeight;
+}
+// B or I: the pass that sends a gradient upstream.
+inline bool IsBackwardPass(ActionKind kind) {
+  return kind == ActionKind::kBackward || kind == ActionKind::kBackwardInput;
+}
+// SEND_F, RECV_F, SEND_B, RECV_B.
+inline bool IsComm(ActionKind kind) {
+  return kind == ActionKind::kSendF || kind == ActionKind::kRecvF || kind == ActionKind::kSendB ||
+         kind == ActionKind::kRecvB;
+}
 
 // Global micro-batch index g = b * T + j used by the text form.
 inline std::int64_t GlobalMicroBatch(const Action& a, int micro_batches) {

@@ -40,8 +40,8 @@ Dataset LoadFashionMnist(bool train, const std::string& dir) {
   for (const char* name : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                            "t10k-labels-idx1-ubyte"})
     Gunzip(dir + "/" + name + ".gz", cache + "/" + name);
-  torch::data::datasets::MNIST mnist(cache, train ? torch::data::datasets::MNIST::Mode::kTrain
-                                                  : torch::data::datasets::MNIST::Mode::kTest);
+  torch::data::datasets::MNIST mnist(
+      cache, train ? torch::data::datasets::MNIST::Mode::kTrain : torch::data::datasets::MNIST::Mode::kTest);
   Dataset d;
   // Fashion-MNIST's training-set mean and standard deviation.
   d.images = (mnist.images() - 0.2860) / 0.3530;

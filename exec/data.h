@@ -13,8 +13,8 @@
 namespace xpipe::exec {
 
 struct Dataset {
-  torch::Tensor images;  // [n, C, H, W] float32
-  torch::Tensor labels;  // [n] int64
+  torch::Tensor images;        // [n, C, H, W] float32
+  torch::Tensor labels;        // [n] int64
   std::vector<int64_t> shape;  // {C, H, W}
   int64_t classes = 10;
   int64_t size() const { return labels.size(0); }

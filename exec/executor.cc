@@ -41,7 +41,7 @@ struct Executor::Stage {
   };
   std::vector<Pending> pending;
 
-  struct Context {  // one in-flight micro-batch
+  struct Context {                // one in-flight micro-batch
     torch::Tensor input, output;  // output: activation, or the loss on the last stage
     std::vector<torch::Tensor> leaves;
     Key key;
@@ -150,7 +150,8 @@ SegmentResult Executor::Run(const Schedule& s, const MicroBatchFn& data, int64_t
   std::vector<std::vector<ActionSpan>> spans(s.num_devices);
   const auto t0 = std::chrono::steady_clock::now();
   const auto now_ns = [&] {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+        .count();
   };
   const auto fail = [&](const std::string& what) {
     {
@@ -168,14 +169,15 @@ SegmentResult Executor::Run(const Schedule& s, const MicroBatchFn& data, int64_t
     auto it = st.store.find(k);
     if (it != st.store.end()) return it->second.w;
     if (k.first != st.version)
-      throw TrainingError("weights of version " + std::to_string(k.first) + " are no longer held (live version " +
-                          std::to_string(st.version) + ")");
+      throw TrainingError("weights of version " + std::to_string(k.first) +
+                          " are no longer held (live version " + std::to_string(st.version) + ")");
     torch::NoGradGuard no_grad;
     std::vector<torch::Tensor> made;
     if (k.second == 0) {
       for (const auto& t : st.w) made.push_back(t.detach().clone());
     } else {
-      const double lr = LearningRate(config_.optimizer.lr, config_.lr_schedule, st.opt->steps(), config_.total_steps);
+      const double lr =
+          LearningRate(config_.optimizer.lr, config_.lr_schedule, st.opt->steps(), config_.total_steps);
       const std::vector<torch::Tensor> d = st.opt->Direction(st.w);
       for (std::size_t i = 0; i < st.w.size(); ++i) made.push_back(st.w[i] - lr * k.second * d[i]);
       Stage::Pending p{k.first + k.second, k.first, k.second, made, {}};
@@ -224,8 +226,8 @@ SegmentResult Executor::Run(const Schedule& s, const MicroBatchFn& data, int64_t
           const torch::Tensor loss = torch::cross_entropy_loss(out, y);
           const double value = loss.item<double>();
           if (!std::isfinite(value))
-            throw TrainingError("loss is " + std::string(std::isnan(value) ? "NaN" : "Inf") + " at mini-batch " +
-                                std::to_string(first + a.mini_batch) + " micro-batch " +
+            throw TrainingError("loss is " + std::string(std::isnan(value) ? "NaN" : "Inf") +
+                                " at mini-batch " + std::to_string(first + a.mini_batch) + " micro-batch " +
                                 std::to_string(a.micro_batch));
           result.loss[a.mini_batch] += value / T;
           result.correct[a.mini_batch] +=
@@ -251,8 +253,8 @@ SegmentResult Executor::Run(const Schedule& s, const MicroBatchFn& data, int64_t
           c.input = c.input.detach().requires_grad_(k > 0);
           torch::Tensor out = ForwardStage(st.model, c.input, c.leaves);
           if (last)
-            out = torch::cross_entropy_loss(
-                out, data(first + a.mini_batch, a.micro_batch).second.to(st.device));
+            out = torch::cross_entropy_loss(out,
+                                            data(first + a.mini_batch, a.micro_batch).second.to(st.device));
           c.output = out;
           c.key = kb;
         }
@@ -301,7 +303,8 @@ SegmentResult Executor::Run(const Schedule& s, const MicroBatchFn& data, int64_t
         break;
       }
       case ActionKind::kUpdate: {
-        const double lr = LearningRate(config_.optimizer.lr, config_.lr_schedule, st.opt->steps(), config_.total_steps);
+        const double lr =
+            LearningRate(config_.optimizer.lr, config_.lr_schedule, st.opt->steps(), config_.total_steps);
         std::vector<torch::Tensor> mean;
         for (auto& t : st.accum) mean.push_back(t / T);
         st.opt->Step(st.w, mean, lr);
@@ -314,7 +317,8 @@ SegmentResult Executor::Run(const Schedule& s, const MicroBatchFn& data, int64_t
             continue;
           }
           const double denom = Norm(it->base, st.w);
-          if (denom > 0) errors[k].push_back({k, it->version, it->horizon, Norm(it->predicted, st.w) / denom});
+          if (denom > 0)
+            errors[k].push_back({k, it->version, it->horizon, Norm(it->predicted, st.w) / denom});
           it = st.pending.erase(it);
         }
         snapshot_if_needed(st);

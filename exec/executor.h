@@ -68,8 +68,8 @@ struct PredictionError {
 };
 
 struct SegmentResult {
-  std::vector<double> loss;     // per mini-batch: mean of its micro-batch losses
-  std::vector<double> correct;  // per mini-batch: fraction classified right
+  std::vector<double> loss;                     // per mini-batch: mean of its micro-batch losses
+  std::vector<double> correct;                  // per mini-batch: fraction classified right
   std::vector<std::vector<PassRecord>> passes;  // per stage
   std::vector<PredictionError> prediction_errors;
   std::vector<int> versions_held;  // per stage, most weight versions alive at once

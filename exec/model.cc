@@ -19,7 +19,9 @@ torch::Tensor Uniform(torch::Generator& gen, std::vector<int64_t> shape, double 
 class Linear : public Layer {
  public:
   Linear(int64_t in, int64_t out) : in_(in), out_(out) {}
-  std::string Name() const override { return "Linear(" + std::to_string(in_) + "," + std::to_string(out_) + ")"; }
+  std::string Name() const override {
+    return "Linear(" + std::to_string(in_) + "," + std::to_string(out_) + ")";
+  }
   std::size_t NumParams() const override { return 2; }
   std::vector<torch::Tensor> Init(torch::Generator& gen) const override {
     const double bound = 1.0 / std::sqrt(static_cast<double>(in_));
@@ -36,7 +38,9 @@ class Linear : public Layer {
 class Conv : public Layer {
  public:
   Conv(int64_t in, int64_t out, int64_t k, int64_t pad) : in_(in), out_(out), k_(k), pad_(pad) {}
-  std::string Name() const override { return "Conv2d(" + std::to_string(in_) + "," + std::to_string(out_) + ")"; }
+  std::string Name() const override {
+    return "Conv2d(" + std::to_string(in_) + "," + std::to_string(out_) + ")";
+  }
   std::size_t NumParams() const override { return 2; }
   std::vector<torch::Tensor> Init(torch::Generator& gen) const override {
     const double bound = 1.0 / std::sqrt(static_cast<double>(in_ * k_ * k_));
@@ -88,7 +92,9 @@ class GlobalAvgPool : public Layer {
 class Residual : public Layer {
  public:
   Residual(int64_t in, int64_t out) : in_(in), out_(out) {}
-  std::string Name() const override { return "Residual(" + std::to_string(in_) + "," + std::to_string(out_) + ")"; }
+  std::string Name() const override {
+    return "Residual(" + std::to_string(in_) + "," + std::to_string(out_) + ")";
+  }
   std::size_t NumParams() const override { return in_ != out_ ? 6 : 4; }
   std::vector<torch::Tensor> Init(torch::Generator& gen) const override {
     std::vector<torch::Tensor> p = Conv(in_, out_, 3, 1).Init(gen);
@@ -118,17 +124,41 @@ std::shared_ptr<const Layer> L(A... a) {
 Model MakeModel(const std::string& name, const std::vector<int64_t>& shape, int64_t classes) {
   const int64_t C = shape[0], H = shape[1], W = shape[2];
   if (name == "mlp")
-    return {L<Flatten>(), L<Linear>(C * H * W, 128), L<Relu>(), L<Linear>(128, 64), L<Relu>(),
-            L<Linear>(64, 32), L<Relu>(), L<Linear>(32, classes)};
+    return {L<Flatten>(), L<Linear>(C * H * W, 128), L<Relu>(), L<Linear>(128, 64),
+            L<Relu>(),    L<Linear>(64, 32),         L<Relu>(), L<Linear>(32, classes)};
   if (name == "cnn")  // LeNet-style
-    return {L<Conv>(C, 16, 5, 2), L<Relu>(),          L<MaxPool>(), L<Conv>(16, 32, 5, 2),
-            L<Relu>(),            L<MaxPool>(),       L<Flatten>(), L<Linear>(32 * (H / 4) * (W / 4), 128),
-            L<Relu>(),            L<Linear>(128, 64), L<Relu>(),    L<Linear>(64, classes)};
+    return {L<Conv>(C, 16, 5, 2),
+            L<Relu>(),
+            L<MaxPool>(),
+            L<Conv>(16, 32, 5, 2),
+            L<Relu>(),
+            L<MaxPool>(),
+            L<Flatten>(),
+            L<Linear>(32 * (H / 4) * (W / 4), 128),
+            L<Relu>(),
+            L<Linear>(128, 64),
+            L<Relu>(),
+            L<Linear>(64, classes)};
   if (name == "vgg")  // CIFAR-size VGG: 3 blocks of two 3x3 convolutions
-    return {L<Conv>(C, 32, 3, 1),  L<Relu>(), L<Conv>(32, 32, 3, 1),  L<Relu>(), L<MaxPool>(),
-            L<Conv>(32, 64, 3, 1), L<Relu>(), L<Conv>(64, 64, 3, 1),  L<Relu>(), L<MaxPool>(),
-            L<Conv>(64, 128, 3, 1), L<Relu>(), L<Conv>(128, 128, 3, 1), L<Relu>(), L<MaxPool>(),
-            L<Flatten>(), L<Linear>(128 * (H / 8) * (W / 8), 256), L<Relu>(), L<Linear>(256, classes)};
+    return {L<Conv>(C, 32, 3, 1),
+            L<Relu>(),
+            L<Conv>(32, 32, 3, 1),
+            L<Relu>(),
+            L<MaxPool>(),
+            L<Conv>(32, 64, 3, 1),
+            L<Relu>(),
+            L<Conv>(64, 64, 3, 1),
+            L<Relu>(),
+            L<MaxPool>(),
+            L<Conv>(64, 128, 3, 1),
+            L<Relu>(),
+            L<Conv>(128, 128, 3, 1),
+            L<Relu>(),
+            L<MaxPool>(),
+            L<Flatten>(),
+            L<Linear>(128 * (H / 8) * (W / 8), 256),
+            L<Relu>(),
+            L<Linear>(256, classes)};
   if (name == "resnet")  // CIFAR-size ResNet: stem, 3 stages of 2 blocks
     return {L<Conv>(C, 16, 3, 1), L<Relu>(),           L<Residual>(16, 16), L<Residual>(16, 16),
             L<MaxPool>(),         L<Residual>(16, 32), L<Residual>(32, 32), L<MaxPool>(),
@@ -140,21 +170,23 @@ std::vector<Model> Partition(const Model& model, int stages, const std::vector<i
   const int L = static_cast<int>(model.size());
   if (stages < 1) throw InputError("--stages", "must be at least 1");
   if (stages > L)
-    throw InputError("--stages", std::to_string(stages) + " stages but the model has only " + std::to_string(L) +
-                                     " layers");
+    throw InputError("--stages", std::to_string(stages) + " stages but the model has only " +
+                                     std::to_string(L) + " layers");
   std::vector<int> parts = sizes;
   if (parts.empty()) {
     for (int k = 0; k < stages; ++k) parts.push_back(L / stages + (k < L % stages ? 1 : 0));
   } else {
     if (static_cast<int>(parts.size()) != stages)
-      throw InputError("--partition", "has " + std::to_string(parts.size()) + " stages, expected " +
-                                          std::to_string(stages));
+      throw InputError("--partition",
+                       "has " + std::to_string(parts.size()) + " stages, expected " + std::to_string(stages));
     int total = 0;
     for (int n : parts) {
       if (n < 1) throw InputError("--partition", "every stage needs at least one layer");
       total += n;
     }
-    if (total != L) throw InputError("--partition", "covers " + std::to_string(total) + " of " + std::to_string(L) + " layers");
+    if (total != L)
+      throw InputError("--partition",
+                       "covers " + std::to_string(total) + " of " + std::to_string(L) + " layers");
   }
   std::vector<Model> out;
   int first = 0;
@@ -176,7 +208,8 @@ std::vector<std::vector<torch::Tensor>> InitStages(const std::vector<Model>& sta
   return out;
 }
 
-torch::Tensor ForwardStage(const Model& stage, const torch::Tensor& x, const std::vector<torch::Tensor>& params) {
+torch::Tensor ForwardStage(const Model& stage, const torch::Tensor& x,
+                           const std::vector<torch::Tensor>& params) {
   torch::Tensor h = x;
   std::size_t at = 0;
   for (const auto& layer : stage) {

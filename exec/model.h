@@ -44,6 +44,7 @@ std::vector<Model> Partition(const Model& model, int stages, const std::vector<i
 std::vector<std::vector<torch::Tensor>> InitStages(const std::vector<Model>& stages, uint64_t seed);
 
 // Runs a stage's layers. `params` holds every layer's parameters in order.
-torch::Tensor ForwardStage(const Model& stage, const torch::Tensor& x, const std::vector<torch::Tensor>& params);
+torch::Tensor ForwardStage(const Model& stage, const torch::Tensor& x,
+                           const std::vector<torch::Tensor>& params);
 
 }  // namespace xpipe::exec

@@ -161,7 +161,8 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
     double seconds = 0, error_sum = 0;
     int64_t error_count = 0, samples = 0;
     while (pos.step < steps) {
-      const int64_t len = c.checkpoint_every > 0 ? std::min(c.checkpoint_every, steps - pos.step) : steps - pos.step;
+      const int64_t len =
+          c.checkpoint_every > 0 ? std::min(c.checkpoint_every, steps - pos.step) : steps - pos.step;
       sp.mini_batches = static_cast<int>(len);
       const Schedule s = MakeSchedule(sp);
       std::atomic<int64_t> done{0};
@@ -174,7 +175,8 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
             const int width = 30, fill = static_cast<int>(width * at / steps);
             std::fprintf(stderr, "\repoch %d/%d [%s%s] %3d%%  %lld/%lld mini-batches", epoch + 1, c.epochs,
                          std::string(fill, '=').c_str(), std::string(width - fill, ' ').c_str(),
-                         static_cast<int>(100 * at / steps), static_cast<long long>(at), static_cast<long long>(steps));
+                         static_cast<int>(100 * at / steps), static_cast<long long>(at),
+                         static_cast<long long>(steps));
             std::this_thread::sleep_for(std::chrono::milliseconds(250));
           }
           std::fprintf(stderr, "\r%80s\r", "");
@@ -201,10 +203,14 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
       seconds += r.seconds;
       samples += len * c.batch_size;
       pos.step += len;
-      write_log({{"event", "segment"}, {"epoch", epoch + 1}, {"step", pos.step}, {"mini_batches", len},
+      write_log({{"event", "segment"},
+                 {"epoch", epoch + 1},
+                 {"step", pos.step},
+                 {"mini_batches", len},
                  {"loss", r.loss.empty() ? 0.0 : std::accumulate(r.loss.begin(), r.loss.end(), 0.0) / len},
                  {"accuracy", std::accumulate(r.correct.begin(), r.correct.end(), 0.0) / len},
-                 {"seconds", r.seconds}, {"samples_per_sec", len * c.batch_size / r.seconds},
+                 {"seconds", r.seconds},
+                 {"samples_per_sec", len * c.batch_size / r.seconds},
                  {"versions_held", r.versions_held}});
       if (!traced && !c.trace.empty()) {
         WriteFileAtomic(c.trace, ToChromeTrace(s, r.trace));
@@ -233,10 +239,15 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
       st.test_loss = loss / test.size();
       st.test_accuracy = correct / test.size();
     }
-    write_log({{"event", "epoch"}, {"epoch", st.epoch}, {"train_loss", st.train_loss},
-               {"train_accuracy", st.train_accuracy}, {"test_loss", st.test_loss},
-               {"test_accuracy", st.test_accuracy}, {"seconds", st.seconds},
-               {"samples_per_sec", st.samples_per_sec}, {"prediction_error", st.prediction_error},
+    write_log({{"event", "epoch"},
+               {"epoch", st.epoch},
+               {"train_loss", st.train_loss},
+               {"train_accuracy", st.train_accuracy},
+               {"test_loss", st.test_loss},
+               {"test_accuracy", st.test_accuracy},
+               {"seconds", st.seconds},
+               {"samples_per_sec", st.samples_per_sec},
+               {"prediction_error", st.prediction_error},
                {"recomputed_passes", st.recomputed_passes}});
     if (c.on_epoch) c.on_epoch(st);
     out.push_back(st);

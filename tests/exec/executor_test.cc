@@ -58,8 +58,8 @@ std::vector<torch::Tensor> Reference(const Fixture& su, int T, int steps, Optimi
   return w;
 }
 
-std::vector<torch::Tensor> Pipelined(const Fixture& su, ScheduleKind kind, int N, int T, int steps, OptimizerKind opt,
-                                     SegmentResult* out = nullptr) {
+std::vector<torch::Tensor> Pipelined(const Fixture& su, ScheduleKind kind, int N, int T, int steps,
+                                     OptimizerKind opt, SegmentResult* out = nullptr) {
   ScheduleParams p;
   p.kind = kind;
   p.devices = N;
@@ -108,8 +108,8 @@ TEST_F(ExecTest, SynchronousSchedulesMatchSingleDevice) {
 TEST_F(ExecTest, EveryPolicyWithOneStageMatchesSingleDevice) {
   for (ScheduleKind kind : {ScheduleKind::kStale, ScheduleKind::kPipeDream, ScheduleKind::kPipeDream2BW,
                             ScheduleKind::kSpecTrain, ScheduleKind::kPipeOptim, ScheduleKind::kXPipe})
-    for (OptimizerKind opt : {OptimizerKind::kSgd, OptimizerKind::kMomentum, OptimizerKind::kAdam,
-                              OptimizerKind::kAdamW}) {
+    for (OptimizerKind opt :
+         {OptimizerKind::kSgd, OptimizerKind::kMomentum, OptimizerKind::kAdam, OptimizerKind::kAdamW}) {
       const int T = kind == ScheduleKind::kPipeDream || kind == ScheduleKind::kSpecTrain ? 1 : 2;
       EXPECT_LE(MaxDiff(Pipelined(su, kind, 1, T, 10, opt), Reference(su, T, 10, opt)), 1e-5)
           << ScheduleName(kind) << " " << OptimizerName(opt);
@@ -176,7 +176,9 @@ TEST_F(ExecTest, NanLossStopsWithStageAndStep) {
   } catch (const TrainingError& e) {
     const std::string what = e.what();
     EXPECT_NE(what.find("stage 1 action 1F"), std::string::npos) << what;
-    EXPECT_TRUE(what.find("loss is NaN") != std::string::npos || what.find("loss is Inf") != std::string::npos) << what;
+    EXPECT_TRUE(what.find("loss is NaN") != std::string::npos ||
+                what.find("loss is Inf") != std::string::npos)
+        << what;
   }
 }
 
