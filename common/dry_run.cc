@@ -20,14 +20,7 @@ bool IsLowered(const Schedule& s) {
 
 TimeNs UnitCost(int /*device*/, const Action& a) { return IsCompute(a.kind) ? 1 : 0; }
 
-TimeNs DryRunResult::Makespan() const {
-  TimeNs m = 0;
-  for (const auto& row : end)
-    if (!row.empty()) m = std::max(m, row.back());
-  return m;
-}
-
-DryRunResult DryRun(const Schedule& s, const CostFn& cost, const TransferFn& transfer) {
+DryRunResult DryRun(const Schedule& s, const CostFn& cost, const TransferFn& transfer, bool record_times) {
   const int S = s.num_stages, D = s.num_devices;
   const std::int64_t G = static_cast<std::int64_t>(s.mini_batches) * s.micro_batches;
   const bool lowered = IsLowered(s);
@@ -42,7 +35,7 @@ DryRunResult DryRun(const Schedule& s, const CostFn& cost, const TransferFn& tra
   DryRunResult r;
   r.start.resize(D);
   r.end.resize(D);
-  for (int d = 0; d < D; ++d) {
+  for (int d = 0; d < D && record_times; ++d) {
     r.start[d].assign(s.device_actions[d].size(), 0);
     r.end[d].assign(s.device_actions[d].size(), 0);
   }
@@ -107,9 +100,12 @@ DryRunResult DryRun(const Schedule& s, const CostFn& cost, const TransferFn& tra
         start = std::max(start, t);
       }
       const TimeNs end = start + cost(d, a);
-      r.start[d][next[d]] = start;
-      r.end[d][next[d]] = end;
+      if (record_times) {
+        r.start[d][next[d]] = start;
+        r.end[d][next[d]] = end;
+      }
       free_at[d] = end;
+      r.makespan_ns = std::max(r.makespan_ns, end);
       // Publish outputs.
       const auto publish = [&](std::vector<TimeNs>& out, std::vector<const Action*>& src, int wake_stage) {
         out[index(a.stage, g)] = end;

@@ -21,14 +21,16 @@
 namespace xpipe {
 
 struct DryRunResult {
-  // Same shape as Schedule::device_actions; valid only where completed.
+  // Same shape as Schedule::device_actions (empty unless record_times);
+  // valid only where completed.
   std::vector<std::vector<TimeNs>> start;
   std::vector<std::vector<TimeNs>> end;
   // Deadlock: for each device that could not finish, the index of the action
   // it is stuck on. Empty when the run completed.
   std::vector<std::pair<int, std::size_t>> stuck;
+  TimeNs makespan_ns = 0;  // end of the last action that ran
   bool ok() const { return stuck.empty(); }
-  TimeNs Makespan() const;
+  TimeNs Makespan() const { return makespan_ns; }
 };
 
 using CostFn = std::function<TimeNs(int device, const Action&)>;
@@ -40,6 +42,9 @@ TimeNs UnitCost(int device, const Action& a);
 
 // REQUIRES: s.stage_device and s.device_actions consistent (see Validate); an
 // action whose stage or micro-batch is out of range is reported as stuck.
-DryRunResult DryRun(const Schedule& s, const CostFn& cost = UnitCost, const TransferFn& transfer = nullptr);
+// record_times = false keeps only the verdict and the makespan (the
+// validator's use: no per-action memory).
+DryRunResult DryRun(const Schedule& s, const CostFn& cost = UnitCost, const TransferFn& transfer = nullptr,
+                    bool record_times = true);
 
 }  // namespace xpipe

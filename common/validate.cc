@@ -216,7 +216,7 @@ ValidationResult Validate(const Schedule& s) {
       }
     }
   }
-  const DryRunResult run = DryRun(s);
+  const DryRunResult run = DryRun(s, UnitCost, nullptr, /*record_times=*/false);
   if (!run.ok()) {
     const auto [d, i] = run.stuck.front();
     std::string others;

@@ -14,6 +14,7 @@ if [[ " $* " != *"XPIPE_WITH_TORCH=OFF"* ]]; then
   fi
 fi
 if [ ! -f "$dir/build.ninja" ]; then
-  cmake -S . -B "$dir" "${args[@]}" > "$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; exit 1; }
+  mkdir -p "$dir"
+  cmake -S . -B "$dir" "${args[@]}" >"$dir/configure.log" 2>&1 || { cat "$dir/configure.log"; exit 1; }
 fi
 cmake --build "$dir" -j "$(nproc)"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# xpipe train writes a JSONL log of every metric and a trace in the
+# simulator's format; xpipe validate reports simulated against measured time.
+set -euo pipefail
+xpipe=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$xpipe" train --model mlp --data synthetic --synthetic-samples 1024 --schedule xpipe --stages 2 \
+  --micro-batches 4 --batch-size 32 --epochs 2 --log "$tmp/log.jsonl" --trace "$tmp/trace.json" >"$tmp/out"
+python3 - "$tmp" <<'PY'
+import json, sys
+d = sys.argv[1]
+events = [json.loads(l) for l in open(f"{d}/log.jsonl")]
+epochs = [e for e in events if e["event"] == "epoch"]
+assert len(epochs) == 2, epochs
+for e in epochs:
+    for k in ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds", "samples_per_sec",
+              "prediction_error"):
+        assert k in e, k
+assert epochs[1]["train_loss"] < epochs[0]["train_loss"], "loss did not fall"
+trace = json.load(open(f"{d}/trace.json"))
+spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+# 32 mini-batches x 4 micro-batches x (F, B) x 2 stages, real start and end times.
+assert len(spans) == 32 * 4 * 2 * 2, len(spans)
+assert all(s["dur"] >= 0 and s["name"][1] in "FB" for s in spans)
+PY
+grep -q "epoch" "$tmp/out"
+"$xpipe" validate --model mlp --schedule gpipe --stages 2 --micro-batches 2 --mini-batches 4 --json >"$tmp/v.json"
+python3 -c "
+import json, sys
+v = json.load(open(sys.argv[1]))
+assert v['measured_ms'] > 0 and v['simulated_ms'] > 0, v
+print('validate error', v['relative_error'])" "$tmp/v.json"
+echo "1 passed, 0 failed"
