@@ -33,24 +33,26 @@ enum class WeightSource : std::uint8_t {
   kPredicted,    // W_v - lr * horizon * D (XPipe, SpecTrain, PipeOptim)
 };
 
+// Fields are ordered for a 24-byte layout: millions of actions are common.
 struct Action {
   std::int32_t stage = 0;
-  ActionKind kind = ActionKind::kForward;
   std::int32_t mini_batch = 0;
   std::int32_t micro_batch = 0;  // index within the mini-batch; 0 for U
-  WeightSource weights = WeightSource::kCurrent;
   // The weight version the pass starts from: the version a stashed or buffered
   // pass reads, or the live version v_k a current or predicted pass reads.
   std::int32_t version = 0;
   // Prediction horizon s (number of optimizer steps to look ahead); 0 unless
   // weights == kPredicted.
   std::int32_t horizon = 0;
+  ActionKind kind = ActionKind::kForward;
+  WeightSource weights = WeightSource::kCurrent;
   // XPipe: this pass reuses the weights its mini-batch's first micro-batch
   // (the bellwether) predicted for the same direction, instead of predicting.
   bool reuse_prediction = false;
 
   bool operator==(const Action&) const = default;
 };
+static_assert(sizeof(Action) == 24, "Action should stay compact");
 
 // F, B, I, W.
 inline bool IsCompute(ActionKind kind) {

@@ -13,7 +13,7 @@ namespace xpipe {
 namespace {
 
 constexpr TimeNs kNotYet = std::numeric_limits<TimeNs>::min();
-enum EventType : std::uint32_t { kComputeDone, kLinkDone, kArrive };
+enum EventType : std::uint32_t { kComputeDone, kLinkDone };
 
 class Engine {
  public:
@@ -25,6 +25,8 @@ class Engine {
         G_(static_cast<std::int64_t>(s.mini_batches) * s.micro_batches),
         rng_(c.seed) {
     XPIPE_CHECK(static_cast<int>(c.stages.size()) == S_, "one StageCost per stage");
+    exact_costs_ = c.jitter == 0;
+    for (int d = 0; d < D_; ++d) exact_costs_ = exact_costs_ && c.cluster.Speed(d) == 1.0;
     fwd_avail_.assign(static_cast<std::size_t>(S_) * G_, kNotYet);
     bwd_avail_.assign(static_cast<std::size_t>(S_) * G_, kNotYet);
     dev_.resize(D_);
@@ -52,9 +54,6 @@ class Engine {
         case kLinkDone:
           LinkDone(static_cast<int>(e.target), e.payload);
           break;
-        case kArrive:
-          Arrive(static_cast<std::size_t>(e.payload));
-          break;
       }
     }
     for (int d = 0; d < D_; ++d)
@@ -70,11 +69,13 @@ class Engine {
     bool busy = false;
     int pending_sends = 0;  // transfers holding the device (overlap_compute off)
   };
-  struct Transfer {
+  struct Transfer {  // what the simulation needs; trace-only facts live in traced_
     double remaining;
-    int link, sender, consumer_stage;
     std::int64_t g;
+    std::int32_t link, sender, consumer_stage;
     bool forward;
+  };
+  struct TracedTransfer {
     TimeNs start_ns;
     Action action;
     Bytes bytes;
@@ -108,11 +109,16 @@ class Engine {
       default:
         return 0;
     }
+    if (exact_costs_) return static_cast<TimeNs>(ns);  // speed 1, no jitter: integers stay exact
     ns /= c_.cluster.Speed(d);
     if (c_.jitter > 0) ns *= 1.0 + c_.jitter * std::uniform_real_distribution<double>(-1.0, 1.0)(rng_);
     return static_cast<TimeNs>(std::llround(ns));
   }
 
+  // Starts device d's next actions while they can run. An input that is on
+  // its way (published with a future arrival time) lets the action start at
+  // that arrival: the device's next action is fixed by the schedule, so
+  // nothing that happens meanwhile can change it.
   void TryStart(int d) {
     Device& dev = dev_[d];
     const auto& row = Row(d);
@@ -123,29 +129,36 @@ class Engine {
         continue;
       }
       const std::int64_t g = GlobalMicroBatch(a, s_.micro_batches);
-      if (a.kind == ActionKind::kForward && a.stage > 0 && fwd_avail_[Key(a.stage - 1, g)] == kNotYet) return;
-      if (IsBackwardPass(a.kind) && a.stage < S_ - 1 && bwd_avail_[Key(a.stage + 1, g)] == kNotYet) return;
+      TimeNs start = q_.Now();
+      if (a.kind == ActionKind::kForward && a.stage > 0) {
+        const TimeNs at = fwd_avail_[Key(a.stage - 1, g)];
+        if (at == kNotYet) return;  // the producer wakes us
+        start = std::max(start, at);
+      } else if (IsBackwardPass(a.kind) && a.stage < S_ - 1) {
+        const TimeNs at = bwd_avail_[Key(a.stage + 1, g)];
+        if (at == kNotYet) return;
+        start = std::max(start, at);
+      }
       ++r_.actions;
       if (a.kind == ActionKind::kUpdate) {
-        if (a.stage == 0) stage0_updates_.push_back(q_.Now());
+        if (a.stage == 0) stage0_updates_.push_back(start);
         ++dev.next;
         continue;
       }
-      if (a.kind == ActionKind::kForward) ChangeInFlight(a.stage, +1);
+      if (a.kind == ActionKind::kForward) ChangeInFlight(a.stage, +1, start);
       const TimeNs dur = Cost(d, a);
       dev.busy = true;
       r_.busy_ns[d] += dur;
-      if (c_.record_trace) r_.trace.spans.push_back({d, q_.Now(), q_.Now() + dur, a, 0});
-      q_.Schedule(q_.Now() + dur, kComputeDone, static_cast<std::uint32_t>(d));
+      if (c_.record_trace) r_.trace.spans.push_back({d, start, start + dur, a, 0});
+      q_.Schedule(start + dur, kComputeDone, static_cast<std::uint32_t>(d));
     }
   }
 
-  void ChangeInFlight(int stage, int delta) {
+  void ChangeInFlight(int stage, int delta, TimeNs at) {
     in_flight_[stage] += delta;
     r_.peak_in_flight[stage] = std::max(r_.peak_in_flight[stage], in_flight_[stage]);
     if (c_.record_trace)
-      r_.trace.memory.push_back(
-          {stage, q_.Now(), static_bytes_[stage] + in_flight_[stage] * kept_bytes_[stage]});
+      r_.trace.memory.push_back({stage, at, static_bytes_[stage] + in_flight_[stage] * kept_bytes_[stage]});
   }
 
   void ComputeDone(int d) {
@@ -153,7 +166,8 @@ class Engine {
     const Action& a = Row(d)[dev.next];
     dev.busy = false;
     ++dev.next;
-    if (a.kind == ActionKind::kBackward || a.kind == ActionKind::kBackwardWeight) ChangeInFlight(a.stage, -1);
+    if (a.kind == ActionKind::kBackward || a.kind == ActionKind::kBackwardWeight)
+      ChangeInFlight(a.stage, -1, q_.Now());
     const std::int64_t g = GlobalMicroBatch(a, s_.micro_batches);
     if (a.kind == ActionKind::kForward && a.stage < S_ - 1)
       Send(d, a, a.stage + 1, g, /*forward=*/true, c_.stages[a.stage].output_bytes);
@@ -174,20 +188,22 @@ class Engine {
     return idx;
   }
 
-  void Publish(const Transfer& t) {
-    auto& avail = t.forward ? fwd_avail_ : bwd_avail_;
-    const int producer_stage = t.forward ? t.consumer_stage - 1 : t.consumer_stage + 1;
-    avail[Key(producer_stage, t.g)] = q_.Now();
-    TryStart(s_.stage_device[t.consumer_stage]);
+  // The output of `producer_stage` for micro-batch g is (or will be) at its
+  // consumer at time `at`.
+  void Publish(bool forward, int consumer_stage, std::int64_t g, TimeNs at) {
+    auto& avail = forward ? fwd_avail_ : bwd_avail_;
+    const int producer_stage = forward ? consumer_stage - 1 : consumer_stage + 1;
+    avail[Key(producer_stage, g)] = at;
+    TryStart(s_.stage_device[consumer_stage]);
   }
 
   void Send(int d, const Action& a, int consumer_stage, std::int64_t g, bool forward, Bytes bytes) {
     const int to = s_.stage_device[consumer_stage];
-    Transfer t{static_cast<double>(bytes), -1, d, consumer_stage, g, forward, q_.Now(), a, bytes};
-    if (to == d || bytes == 0) {
-      Publish(t);
+    if (to == d || bytes == 0) {  // a hand-off in memory: no link involved
+      Publish(forward, consumer_stage, g, q_.Now());
       return;
     }
+    Transfer t{static_cast<double>(bytes), g, -1, d, consumer_stage, forward};
     t.link = LinkOf(d, to);
     Link& link = links_[t.link];
     Advance(link);
@@ -195,11 +211,13 @@ class Engine {
     if (free_slots_.empty()) {
       id = transfers_.size();
       transfers_.push_back(t);
+      if (c_.record_trace) traced_.emplace_back();
     } else {
       id = free_slots_.back();
       free_slots_.pop_back();
       transfers_[id] = t;
     }
+    if (c_.record_trace) traced_[id] = {q_.Now(), a, bytes};
     link.active.push_back(id);
     link.total += bytes;
     if (!c_.cluster.overlap_compute) ++dev_[d].pending_sends;
@@ -238,20 +256,24 @@ class Engine {
         link.active[kept++] = id;
         continue;
       }
-      if (c_.record_trace) r_.trace.spans.push_back({D_ + l, t.start_ns, q_.Now(), t.action, t.bytes});
-      q_.Schedule(q_.Now() + c_.cluster.link_latency_ns, kArrive, 0, id);
+      if (c_.record_trace)
+        r_.trace.spans.push_back(
+            {D_ + l, traced_[id].start_ns, q_.Now(), traced_[id].action, traced_[id].bytes});
+      arrived_.push_back(id);
       if (!c_.cluster.overlap_compute && --dev_[t.sender].pending_sends == 0)
         pending_wake_.push_back(t.sender);
     }
     link.active.resize(kept);
     Reschedule(l);
+    // The data reaches its consumer one latency after its last byte left.
+    for (std::size_t id : arrived_) {
+      const Transfer& t = transfers_[id];
+      free_slots_.push_back(id);
+      Publish(t.forward, t.consumer_stage, t.g, q_.Now() + c_.cluster.link_latency_ns);
+    }
+    arrived_.clear();
     for (int d : pending_wake_) TryStart(d);
     pending_wake_.clear();
-  }
-
-  void Arrive(std::size_t id) {
-    Publish(transfers_[id]);
-    free_slots_.push_back(id);
   }
 
   void Finish() {
@@ -277,13 +299,16 @@ class Engine {
   const std::int64_t G_;
   EventQueue q_;
   std::mt19937_64 rng_;
+  bool exact_costs_ = true;
   std::vector<TimeNs> fwd_avail_, bwd_avail_;
   std::vector<Device> dev_;
   std::vector<Transfer> transfers_;
+  std::vector<TracedTransfer> traced_;   // parallel to transfers_, with record_trace
   std::vector<std::size_t> free_slots_;  // transfer records to reuse
   std::vector<Link> links_;
   std::unordered_map<std::int64_t, int> link_index_;
   std::vector<int> in_flight_, pending_wake_;
+  std::vector<std::size_t> arrived_;  // transfers finished in the current LinkDone
   std::vector<Bytes> static_bytes_, kept_bytes_;
   std::vector<TimeNs> stage0_updates_;
   SimResult r_;

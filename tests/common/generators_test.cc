@@ -46,7 +46,14 @@ TEST_P(GridTest, ValidatesLowersAndRoundTrips) {
   // CSV carries order only (no weight fields, no schedule kind).
   Schedule order_only = lowered;
   for (auto& row : order_only.device_actions)
-    for (auto& a : row) a = Action{a.stage, a.kind, a.mini_batch, a.micro_batch};
+    for (auto& a : row) {
+      Action order;
+      order.stage = a.stage;
+      order.kind = a.kind;
+      order.mini_batch = a.mini_batch;
+      order.micro_batch = a.micro_batch;
+      a = order;
+    }
   Schedule back = ParseCsv(ToCsv(lowered), T, "mem");
   back.kind = order_only.kind;
   EXPECT_EQ(back, order_only);
