@@ -124,10 +124,9 @@ int SimCommand(const Args& args) {
   const ScenarioResult& first = results.front().second;
   std::cout << base.profile.name << " on " << stages << " devices, " << micro << " micro-batches of "
             << (batch > 0 ? batch : base.profile.batch_size) / micro << " samples, link "
-            << base.cluster.link_bytes_per_sec / 1e9 << " GB/s; partition ";
-  for (std::size_t k = 0; k < first.partition.layers_per_stage.size(); ++k)
-    std::cout << (k ? "," : "") << first.partition.layers_per_stage[k];
-  std::cout << (first.auto_partition ? " (automatic)" : "") << "\n\n" << CompareTable(results);
+            << base.cluster.link_bytes_per_sec / 1e9 << " GB/s; "
+            << (first.auto_partition ? "automatic partition" : "given partition") << " (layers per stage)\n\n"
+            << CompareTable(results);
   if (vm.count("detail"))
     for (const auto& [name, r] : results) std::cout << "\n" << name << ":\n" << StageTable(r);
   return 0;

@@ -160,6 +160,8 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
     st.epoch = epoch + 1;
     double seconds = 0, error_sum = 0;
     int64_t error_count = 0, samples = 0;
+    std::vector<double> stage_error_sum(layout.num_stages, 0.0);
+    std::vector<int64_t> stage_error_count(layout.num_stages, 0);
     while (pos.step < steps) {
       const int64_t len =
           c.checkpoint_every > 0 ? std::min(c.checkpoint_every, steps - pos.step) : steps - pos.step;
@@ -197,7 +199,12 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
         pos.correct_sum += r.correct[b];
         ++pos.counted;
       }
-      for (const auto& e : r.prediction_errors) error_sum += e.ratio, ++error_count;
+      for (const auto& e : r.prediction_errors) {
+        error_sum += e.ratio;
+        ++error_count;
+        stage_error_sum[e.stage] += e.ratio;
+        ++stage_error_count[e.stage];
+      }
       for (const auto& stage : r.passes)
         for (const auto& p : stage) st.recomputed_passes += p.recomputed;
       seconds += r.seconds;
@@ -227,6 +234,9 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
     st.seconds = seconds;
     st.samples_per_sec = seconds > 0 ? samples / seconds : 0;
     st.prediction_error = error_count ? error_sum / error_count : 0;
+    for (int k = 0; k < layout.num_stages; ++k)
+      st.stage_prediction_error.push_back(stage_error_count[k] ? stage_error_sum[k] / stage_error_count[k]
+                                                               : 0);
     if (c.evaluate) {
       double loss = 0, correct = 0;
       for (int64_t i = 0; i < test.size(); i += 1000) {
@@ -248,6 +258,7 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
                {"seconds", st.seconds},
                {"samples_per_sec", st.samples_per_sec},
                {"prediction_error", st.prediction_error},
+               {"stage_prediction_error", st.stage_prediction_error},
                {"recomputed_passes", st.recomputed_passes}});
     if (c.on_epoch) c.on_epoch(st);
     out.push_back(st);

@@ -51,7 +51,8 @@ struct EpochStats {
   double train_loss = 0, train_accuracy = 0;
   double test_loss = 0, test_accuracy = 0;
   double seconds = 0, samples_per_sec = 0;
-  double prediction_error = 0;  // mean ||W_hat - W_target|| / ||W_v - W_target||; 0 if none
+  double prediction_error = 0;                 // mean ||W_hat - W_target|| / ||W_v - W_target||; 0 if none
+  std::vector<double> stage_prediction_error;  // the same per stage
   int64_t recomputed_passes = 0;
 };
 

@@ -37,9 +37,11 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
     }
   std::ostringstream out;
   for (std::size_t i = 0; i < rows.size(); ++i) {
+    std::string line;
     for (std::size_t c = 0; c < rows[i].size(); ++c)
-      out << (c ? "  " : "") << rows[i][c] << std::string(w[c] - rows[i][c].size(), ' ');
-    out << '\n';
+      line += (c ? "  " : "") + rows[i][c] + std::string(w[c] - rows[i][c].size(), ' ');
+    line.erase(line.find_last_not_of(' ') + 1);
+    out << line << '\n';
     if (i == 0) {
       std::size_t total = 0;
       for (std::size_t x : w) total += x + 2;
@@ -60,7 +62,7 @@ std::string CompareTable(const std::vector<NamedResult>& results) {
     }
   std::vector<std::vector<std::string>> rows = {{"schedule", "ms/mini-batch", "samples/s", "speed-up",
                                                  "bubble", "peak mem GiB", "versions", "staleness F",
-                                                 "horizon F/B"}};
+                                                 "horizon F/B", "partition"}};
   for (const auto& [name, r] : results) {
     std::vector<int> stale, hf, hb;
     for (const auto& v : r.versions) {
@@ -74,7 +76,8 @@ std::string CompareTable(const std::vector<NamedResult>& results) {
     rows.push_back({name, Fmt("%.2f", NsToMs(r.sim.mini_batch_ns)), Fmt("%.1f", r.sim.samples_per_sec),
                     baseline > 0 ? Fmt("%.2fx", static_cast<double>(baseline) / r.sim.mini_batch_ns) : "-",
                     Fmt("%.1f%%", 100 * MeanBubble(r.sim)), Fmt("%.2f", GiB(peak)), Join(r.versions_kept),
-                    Join(stale), predicts ? Join(hf) + " / " + Join(hb) : "-"});
+                    Join(stale), predicts ? Join(hf) + " / " + Join(hb) : "-",
+                    Join(r.partition.layers_per_stage)});
   }
   return Table(rows);
 }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "common/error.h"
 #include "common/generators.h"
 #include "common/versioning.h"
 #include "exec/data.h"
@@ -156,6 +157,37 @@ TEST_F(ExecTest, XPipeRecordsPredictionError) {
       }
     }
   }
+}
+
+// Every model of the zoo splits into stages and trains a step to a finite loss
+// with the same result however it is split.
+TEST_F(ExecTest, ModelZooSplitsAndTrains) {
+  const Dataset d = Synthetic(64, {1, 16, 16}, 10, 5, 12345);
+  for (const std::string name : {"mlp", "cnn", "vgg", "resnet"}) {
+    const Model m = MakeModel(name, d.shape, d.classes);
+    torch::Tensor whole;
+    for (int N : {1, 2, 4}) {
+      const std::vector<Model> stages = Partition(m, N, {});
+      const auto params = InitStages(stages, 9);
+      torch::Tensor h = d.images.slice(0, 0, 16);
+      for (int k = 0; k < N; ++k) h = ForwardStage(stages[k], h, params[k]);
+      ASSERT_EQ(h.sizes(), (std::vector<int64_t>{16, 10})) << name;
+      if (N == 1) whole = h;
+      EXPECT_LE((h - whole).abs().max().item<double>(), 1e-5) << name << " N=" << N;
+    }
+  }
+  EXPECT_THROW(MakeModel("transformer", {1, 16, 16}, 10), InputError);
+  EXPECT_THROW(Partition(MakeModel("mlp", {1, 8, 8}, 10), 20, {}), InputError);
+}
+
+TEST(LearningRate, Schedules) {
+  EXPECT_DOUBLE_EQ(LearningRate(0.1, LrSchedule::kConstant, 70, 100), 0.1);
+  EXPECT_DOUBLE_EQ(LearningRate(0.1, LrSchedule::kStep, 49, 100), 0.1);
+  EXPECT_DOUBLE_EQ(LearningRate(0.1, LrSchedule::kStep, 50, 100), 0.1 * 0.1);
+  EXPECT_DOUBLE_EQ(LearningRate(0.1, LrSchedule::kStep, 80, 100), 0.1 * 0.01);
+  EXPECT_DOUBLE_EQ(LearningRate(0.1, LrSchedule::kCosine, 0, 100), 0.1);
+  EXPECT_NEAR(LearningRate(0.1, LrSchedule::kCosine, 50, 100), 0.05, 1e-12);
+  EXPECT_NEAR(LearningRate(0.1, LrSchedule::kCosine, 100, 100), 0.0, 1e-12);
 }
 
 TEST_F(ExecTest, NanLossStopsWithStageAndStep) {
