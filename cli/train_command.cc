@@ -22,7 +22,11 @@ int TrainCommand(const Args& args) {
       "batch-size", po::value(&c.batch_size)->default_value(64), "samples per mini-batch")(
       "epochs", po::value(&c.epochs)->default_value(1), "epochs")(
       "max-steps", po::value(&c.max_steps)->default_value(0), "mini-batches per epoch (0 = all)")(
-      "partition", po::value(&partition), "layers per stage, e.g. 3,3,3,3 (default: even)")(
+      "partition", po::value(&partition)->default_value("auto"),
+      "layers per stage, e.g. 3,3,3,3; auto (balance counted multiply-accumulates, deterministic) or even "
+      "(the same number of layers)")("profile-out", po::value(&c.profile_out),
+                                     "measure the model's layers and write an xpipe profile (JSON) "
+                                     "that xpipe sim reads")(
       "optimizer", po::value(&optimizer)->default_value("adam"), "sgd, momentum, adam, adamw")(
       "lr", po::value(&c.optimizer.lr)->default_value(1e-3), "learning rate")(
       "lr-schedule", po::value(&lr_schedule)->default_value("constant"), "constant, step, cosine")(
@@ -49,7 +53,10 @@ int TrainCommand(const Args& args) {
   c.optimizer.kind = ParseOptimizer(optimizer, "--optimizer");
   c.lr_schedule = exec::ParseLrSchedule(lr_schedule, "--lr-schedule");
   c.target = ParsePredictionTarget(target, "--target");
-  if (vm.count("partition")) c.partition = IntList("--partition", partition);
+  if (partition == "even")
+    c.even_partition = true;
+  else if (partition != "auto")
+    c.partition = IntList("--partition", partition);
   c.resume = vm.count("resume") > 0;
   c.evaluate = vm.count("no-eval") == 0;
   c.progress = true;

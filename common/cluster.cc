@@ -3,18 +3,14 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/json_util.h"
 #include "common/schedule_io.h"
 
 namespace xpipe {
 
 Cluster ParseCluster(const std::string& text, const std::string& where) {
   using nlohmann::json;
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw InputError(where, std::string("not valid JSON (") + e.what() + ")");
-  }
+  const json j = ParseJsonText(text, where);
   Cluster c;
   const auto number = [&](const json& o, const char* field, const std::string& at) {
     if (!o.contains(field)) throw InputError(at, std::string("missing field '") + field + "'");

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/json_util.h"
 #include "common/schedule_io.h"
 
 namespace xpipe {
@@ -90,12 +91,7 @@ std::vector<Bytes> Profile::CutBytes() const {
 }
 
 Profile ParseProfile(const std::string& text, const std::string& where) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw InputError(where, std::string("not valid JSON (") + e.what() + ")");
-  }
+  const json j = ParseJsonText(text, where);
   Profile p;
   p.name = Text(j, "name", where);
   if (j.contains("source")) p.source = Text(j, "source", where);

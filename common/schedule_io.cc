@@ -8,6 +8,7 @@
 
 #include "common/dry_run.h"
 #include "common/error.h"
+#include "common/json_util.h"
 
 namespace xpipe {
 namespace {
@@ -133,12 +134,7 @@ std::string ToJson(const Schedule& s) {
 }
 
 Schedule ParseJson(const std::string& text, const std::string& where) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw InputError(where, std::string("not valid JSON (") + e.what() + ")");
-  }
+  const json j = ParseJsonText(text, where);
   Schedule s;
   const std::string kind = Field<std::string>(j, "kind", where);
   s.kind = kind == "custom" ? ScheduleKind::kCustom : ParseScheduleKind(kind, where + ": kind");

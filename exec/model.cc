@@ -23,6 +23,7 @@ class Linear : public Layer {
     return "Linear(" + std::to_string(in_) + "," + std::to_string(out_) + ")";
   }
   std::size_t NumParams() const override { return 2; }
+  int64_t Macs(const torch::Tensor&, const torch::Tensor& out) const override { return out.numel() * in_; }
   std::vector<torch::Tensor> Init(torch::Generator& gen) const override {
     const double bound = 1.0 / std::sqrt(static_cast<double>(in_));
     return {Uniform(gen, {out_, in_}, bound), Uniform(gen, {out_}, bound)};
@@ -42,6 +43,9 @@ class Conv : public Layer {
     return "Conv2d(" + std::to_string(in_) + "," + std::to_string(out_) + ")";
   }
   std::size_t NumParams() const override { return 2; }
+  int64_t Macs(const torch::Tensor&, const torch::Tensor& out) const override {
+    return out.numel() * in_ * k_ * k_;
+  }
   std::vector<torch::Tensor> Init(torch::Generator& gen) const override {
     const double bound = 1.0 / std::sqrt(static_cast<double>(in_ * k_ * k_));
     return {Uniform(gen, {out_, in_, k_, k_}, bound), Uniform(gen, {out_}, bound)};
@@ -96,6 +100,9 @@ class Residual : public Layer {
     return "Residual(" + std::to_string(in_) + "," + std::to_string(out_) + ")";
   }
   std::size_t NumParams() const override { return in_ != out_ ? 6 : 4; }
+  int64_t Macs(const torch::Tensor&, const torch::Tensor& out) const override {
+    return out.numel() * (9 * in_ + 9 * out_ + (in_ != out_ ? in_ : 0));
+  }
   std::vector<torch::Tensor> Init(torch::Generator& gen) const override {
     std::vector<torch::Tensor> p = Conv(in_, out_, 3, 1).Init(gen);
     for (auto& t : Conv(out_, out_, 3, 1).Init(gen)) p.push_back(t * 0.1);

@@ -24,6 +24,9 @@ class Layer {
   // Fresh parameters, drawn from `gen` (deterministic for a seed).
   virtual std::vector<torch::Tensor> Init(torch::Generator& /*gen*/) const { return {}; }
   virtual std::size_t NumParams() const { return 0; }
+  // Multiply-accumulates of one forward from `in` to `out` (elementwise
+  // layers: one per output element); the partitioner's deterministic cost.
+  virtual int64_t Macs(const torch::Tensor& /*in*/, const torch::Tensor& out) const { return out.numel(); }
   // REQUIRES: params.size() == Init(...).size(), same shapes.
   virtual torch::Tensor Forward(const torch::Tensor& x, const std::vector<torch::Tensor>& params) const = 0;
 };

@@ -14,6 +14,7 @@
 #include "common/generators.h"
 #include "common/schedule_io.h"
 #include "exec/data.h"
+#include "exec/profiler.h"
 
 namespace xpipe::exec {
 namespace {
@@ -123,8 +124,17 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
   const Schedule layout = Generate(sp);  // checks the parameters once, gives the stage map
 
   const Model model = MakeModel(c.model, train.shape, train.classes);
+  const torch::Tensor sample = train.images.slice(0, 0, micro);
+  if (!c.profile_out.empty()) {
+    torch::set_num_threads(1);  // as a stage thread runs
+    WriteFileAtomic(c.profile_out, ProfileToJson(ProfileModel(c.model, model, sample)));
+  }
+  std::vector<int> sizes = c.partition;
+  if (sizes.empty() && !c.even_partition && layout.num_stages > 1 &&
+      layout.num_stages <= static_cast<int>(model.size()))
+    sizes = BalancedPartition(CountedProfile(c.model, model, sample), layout.num_stages);
   ExecConfig ec;
-  ec.stages = Partition(model, layout.num_stages, c.partition);
+  ec.stages = Partition(model, layout.num_stages, sizes);
   ec.devices = Devices(c.device, layout);
   ec.optimizer = c.optimizer;
   ec.lr_schedule = c.lr_schedule;

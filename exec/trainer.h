@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/profile.h"
 #include "common/schedule.h"
 #include "exec/executor.h"
 
@@ -30,7 +31,9 @@ struct TrainConfig {
   int epochs = 1;
   int64_t max_steps = 0;  // mini-batches per epoch; 0 = the whole training set
   int64_t synthetic_samples = 4096;
-  std::vector<int> partition;  // layers per stage; empty = even split
+  std::vector<int> partition;   // layers per stage; empty = partition_mode decides
+  bool even_partition = false;  // split by layer count instead of balancing counted cost
+  std::string profile_out;      // write the model's measured profile (JSON) here
   OptimizerConfig optimizer;
   LrSchedule lr_schedule = LrSchedule::kConstant;
   uint64_t seed = 1;

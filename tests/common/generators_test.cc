@@ -190,7 +190,9 @@ TEST(ClosedForms, AsyncStaleness) {
   for (int k = 0; k < 4; ++k) EXPECT_EQ(summary[k].forward_staleness, expected[k]) << "k=" << k;
   for (int d = 0; d < 4; ++d)
     for (std::size_t i = 0; i < s.device_actions[d].size(); ++i)
-      if (s.device_actions[d][i].kind == ActionKind::kBackward) EXPECT_EQ(va.passes[d][i].staleness, 0);
+      if (s.device_actions[d][i].kind == ActionKind::kBackward) {
+        EXPECT_EQ(va.passes[d][i].staleness, 0);
+      }
 }
 
 // Zero bubble with F = I = W = 1: idle/compute per stage is (N-1)/T for 1F1B

@@ -120,6 +120,17 @@ TEST(Simulator, MemoryMatchesHandCount) {
   for (int k = 0; k < N; ++k) EXPECT_EQ(rx.peak_memory_bytes[k], P * (1 + 1 + 2 + 2) + (N - k) * A);
 }
 
+// A device at half speed takes twice as long for each of its passes: with
+// two stages and one micro-batch, f + 2f + 2b + b.
+TEST(Simulator, DeviceSpeedFactors) {
+  const Schedule s = Sched(ScheduleKind::kGPipe, 2, 1, 1);
+  SimConfig c = UniformConfig(s, kF, kB);
+  c.cluster.speed = {1.0, 0.5};
+  EXPECT_EQ(Simulate(s, c).makespan_ns, 3 * (kF + kB));
+  c.cluster.speed = {2.0, 1.0};  // a faster first device
+  EXPECT_EQ(Simulate(s, c).makespan_ns, kF / 2 + kF + kB + kB / 2);
+}
+
 TEST(Simulator, BitIdenticalRuns) {
   const Schedule s = Sched(ScheduleKind::kXPipe, 4, 4, 12);
   SimConfig c = UniformConfig(s, kF, kB, 5000000);
