@@ -16,7 +16,8 @@ namespace xpipe::exec {
 
 // Times each layer on `sample` (a micro-batch on `device`), best of `repeats`
 // after one warm-up; single-threaded as a stage thread runs.
-Profile ProfileModel(const std::string& name, const Model& model, const torch::Tensor& sample, int repeats = 5);
+Profile ProfileModel(const std::string& name, const Model& model, const torch::Tensor& sample,
+                     int repeats = 5);
 
 // The same profile with costs counted instead of timed: each layer's
 // multiply-accumulates as its forward time (backward twice that). Deterministic

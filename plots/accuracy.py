@@ -23,6 +23,7 @@ def main(results, out):
         epochs = [json.loads(l) for l in open(path) if '"event": "epoch"' in l or '"event":"epoch"' in l]
         acc.plot([e["epoch"] for e in epochs], [100 * e["test_accuracy"] for e in epochs], marker="o", label=name)
         speed.bar(name, sum(e["samples_per_sec"] for e in epochs) / len(epochs))
+    acc.xaxis.get_major_locator().set_params(integer=True)
     acc.set_xlabel("epoch")
     acc.set_ylabel("test accuracy (%)")
     acc.legend(fontsize=8)
