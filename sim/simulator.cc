@@ -28,6 +28,7 @@ class Engine {
     exact_costs_ = c.jitter == 0;
     for (int d = 0; d < D_; ++d) exact_costs_ = exact_costs_ && c.cluster.Speed(d) == 1.0;
     fwd_avail_.assign(static_cast<std::size_t>(S_) * G_, kNotYet);
+    neighbour_link_.assign(2 * static_cast<std::size_t>(D_), -1);
     bwd_avail_.assign(static_cast<std::size_t>(S_) * G_, kNotYet);
     dev_.resize(D_);
     r_.busy_ns.assign(D_, 0);
@@ -177,15 +178,23 @@ class Engine {
   }
 
   int LinkOf(int from, int to) {
+    // Chains send only to a neighbour: cache those two links per device and
+    // keep the map for everything else.
+    int* cached = nullptr;
+    if (c_.cluster.topology == Topology::kChain && (to == from + 1 || to == from - 1))
+      cached = &neighbour_link_[2 * static_cast<std::size_t>(from) + (to > from ? 1 : 0)];
+    if (cached != nullptr && *cached >= 0) return *cached;
     if (c_.cluster.topology == Topology::kSharedBus) from = to = -1;
     const std::int64_t key = static_cast<std::int64_t>(from + 1) * (D_ + 1) + (to + 1);
-    const auto it = link_index_.find(key);
-    if (it != link_index_.end()) return it->second;
-    const int idx = static_cast<int>(links_.size());
-    links_.emplace_back();
-    r_.trace.link_names.push_back(from < 0 ? "bus" : "d" + std::to_string(from) + "->d" + std::to_string(to));
-    link_index_.emplace(key, idx);
-    return idx;
+    auto it = link_index_.find(key);
+    if (it == link_index_.end()) {
+      it = link_index_.emplace(key, static_cast<int>(links_.size())).first;
+      links_.emplace_back();
+      r_.trace.link_names.push_back(from < 0 ? "bus"
+                                             : "d" + std::to_string(from) + "->d" + std::to_string(to));
+    }
+    if (cached != nullptr) *cached = it->second;
+    return it->second;
   }
 
   // The output of `producer_stage` for micro-batch g is (or will be) at its
@@ -307,6 +316,7 @@ class Engine {
   std::vector<std::size_t> free_slots_;  // transfer records to reuse
   std::vector<Link> links_;
   std::unordered_map<std::int64_t, int> link_index_;
+  std::vector<int> neighbour_link_;  // [2d]: d -> d-1, [2d+1]: d -> d+1; -1 until used
   std::vector<int> in_flight_, pending_wake_;
   std::vector<std::size_t> arrived_;  // transfers finished in the current LinkDone
   std::vector<Bytes> static_bytes_, kept_bytes_;
