@@ -61,11 +61,6 @@ int OptimizerStateCopies(OptimizerKind kind) {
   }
 }
 
-int Profile::NumComputeLayers() const {
-  return static_cast<int>(
-      std::count_if(layers.begin(), layers.end(), [](const Layer& l) { return !l.is_input; }));
-}
-
 std::vector<Bytes> Profile::CutBytes() const {
   const int L = static_cast<int>(layers.size());
   std::vector<Bytes> diff(L + 2, 0);

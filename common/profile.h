@@ -44,7 +44,6 @@ struct Profile {
   std::vector<std::pair<int, int>> edges;  // producer -> consumer layer indices
   std::vector<int> partition;              // layers per stage; empty = choose automatically
 
-  int NumComputeLayers() const;
   // Bytes crossing a cut before layer `cut` (1 <= cut < layers.size()), for the
   // profile's batch.
   std::vector<Bytes> CutBytes() const;  // size layers.size() + 1; [0] and [L] are 0

@@ -66,10 +66,6 @@ PredictionTarget ParsePredictionTarget(std::string_view name, const std::string&
                               "' (expected round-trip, closed-form, synchronous, own-backward)");
 }
 
-std::string_view PredictionTargetName(PredictionTarget target) {
-  return kTargets[static_cast<std::size_t>(target)];
-}
-
 std::int64_t Schedule::NumActions() const {
   std::int64_t n = 0;
   for (const auto& row : device_actions) n += static_cast<std::int64_t>(row.size());

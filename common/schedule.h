@@ -57,7 +57,6 @@ std::string ScheduleNames();
 bool IsAsynchronous(ScheduleKind kind);
 WeightPolicy PolicyOf(ScheduleKind kind);
 PredictionTarget ParsePredictionTarget(std::string_view name, const std::string& where);
-std::string_view PredictionTargetName(PredictionTarget target);
 
 struct Schedule {
   ScheduleKind kind = ScheduleKind::kCustom;
@@ -68,7 +67,6 @@ struct Schedule {
   std::vector<int> stage_device;                    // size num_stages
   std::vector<std::vector<Action>> device_actions;  // size num_devices, in run order
 
-  int ChunksPerDevice() const { return num_devices == 0 ? 0 : num_stages / num_devices; }
   std::int64_t NumActions() const;
   bool operator==(const Schedule&) const = default;
 };

@@ -8,7 +8,7 @@ shift
 VENV=${XPIPE_VENV:-/opt/xpipe-venv}
 args=(-G Ninja -DCMAKE_BUILD_TYPE=Release "$@")
 if [[ " $* " != *"XPIPE_WITH_TORCH=OFF"* ]]; then
-  args+=("-DCMAKE_PREFIX_PATH=$("$VENV/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)')")
+  args+=("-DCMAKE_PREFIX_PATH=$("$VENV/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null)")
   if [ -x /usr/local/cuda/bin/nvcc ]; then
     args+=(-DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DCUDAToolkit_ROOT=/usr/local/cuda)
   fi

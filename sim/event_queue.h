@@ -65,7 +65,6 @@ class EventQueue {
     return top;
   }
   TimeNs Now() const { return now_ns_; }
-  std::uint64_t Scheduled() const { return next_seq_; }
 
  private:
   static bool Before(const Event& a, const Event& b) {
