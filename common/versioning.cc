@@ -16,11 +16,15 @@ int RoundHalfUp(double x) { return static_cast<int>(std::floor(x + 0.5)); }
 }  // namespace
 
 int ClosedFormForwardHorizon(int N, int T, int k) {
-  return RoundHalfUp(static_cast<double>(N + T - 2 - (k + 1) / 2) / T);
+  const int ceil_half_k = (k + 1) / 2;
+  const int numerator = N + T - 2 - ceil_half_k;
+  return RoundHalfUp(static_cast<double>(numerator) / T);
 }
 
 int ClosedFormBackwardHorizon(int /*N*/, int T, int k) {
-  return RoundHalfUp(static_cast<double>(T + k / 2 - 1) / T);
+  const int floor_half_k = k / 2;
+  const int numerator = T + floor_half_k - 1;
+  return RoundHalfUp(static_cast<double>(numerator) / T);
 }
 
 VersionAnalysis AnalyzeVersions(const Schedule& s) {

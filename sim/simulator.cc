@@ -101,12 +101,16 @@ class Engine {
       case ActionKind::kBackward:
         ns = static_cast<double>(sc.backward_ns);
         break;
-      case ActionKind::kBackwardInput:  // zero-bubble split: half of B each (documented)
-        ns = static_cast<double>(sc.backward_ns / 2);
+      case ActionKind::kBackwardInput: {  // zero-bubble split: half of B each, in whole ns (documented)
+        const TimeNs input_ns = sc.backward_ns / 2;
+        ns = static_cast<double>(input_ns);
         break;
-      case ActionKind::kBackwardWeight:
-        ns = static_cast<double>(sc.backward_ns - sc.backward_ns / 2);
+      }
+      case ActionKind::kBackwardWeight: {
+        const TimeNs weight_ns = sc.backward_ns - sc.backward_ns / 2;
+        ns = static_cast<double>(weight_ns);
         break;
+      }
       default:
         return 0;
     }
