@@ -186,32 +186,29 @@ void AnnotateWeights(Schedule& s, PredictionTarget target) {
 }
 
 std::vector<int> VersionsKept(const Schedule& s) {
+  // A version is kept from when an update replaces it until the last pass
+  // that reads it (stashed, buffered or live weights; predictions are
+  // scratch, counted by PredictionScratch). The executor holds the same set.
   std::vector<int> kept(s.num_stages, 1);
-  const int T = s.micro_batches;
   for (const auto& row : s.device_actions) {
-    // Per stage: live version, and in-flight micro-batch -> version it holds.
+    const auto reads = [](const Action& a) {
+      return IsCompute(a.kind) && a.weights != WeightSource::kPredicted;
+    };
+    std::map<std::pair<int, int>, std::size_t> last_read;  // (stage, version) -> position
+    for (std::size_t i = 0; i < row.size(); ++i)
+      if (reads(row[i])) last_read[{row[i].stage, row[i].version}] = i;
     std::map<int, int> live;
-    std::map<int, std::map<std::int64_t, int>> held;
-    for (const Action& a : row) {
+    std::map<int, std::set<int>> held;  // per stage: replaced versions still to be read
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      const Action& a = row[i];
       if (a.kind == ActionKind::kUpdate) {
-        ++live[a.stage];
-        continue;
+        const int replaced = live[a.stage]++;
+        const auto it = last_read.find({a.stage, replaced});
+        if (it != last_read.end() && it->second > i) held[a.stage].insert(replaced);
+      } else if (reads(a) && last_read[{a.stage, a.version}] == i) {
+        held[a.stage].erase(a.version);
       }
-      if (!IsCompute(a.kind)) continue;
-      const std::int64_t g = GlobalMicroBatch(a, T);
-      const bool holds = a.weights == WeightSource::kStashed || a.weights == WeightSource::kOlderBuffer ||
-                         a.weights == WeightSource::kNewerBuffer;
-      if (a.kind == ActionKind::kForward) {
-        // A stashing schedule's forward reads the live version and keeps it.
-        held[a.stage][g] = a.version;
-      } else if (IsBackwardPass(a.kind) || a.kind == ActionKind::kBackwardWeight) {
-        if (a.kind != ActionKind::kBackwardInput) held[a.stage].erase(g);
-      }
-      std::set<int> versions = {live[a.stage]};
-      const WeightPolicy pol = PolicyOf(s.kind);
-      if (pol == WeightPolicy::kStashing || pol == WeightPolicy::kDoubleBuffer || holds)
-        for (const auto& [mb, v] : held[a.stage]) versions.insert(v);
-      kept[a.stage] = std::max(kept[a.stage], static_cast<int>(versions.size()));
+      kept[a.stage] = std::max(kept[a.stage], 1 + static_cast<int>(held[a.stage].size()));
     }
   }
   return kept;

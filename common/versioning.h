@@ -42,8 +42,8 @@ int ClosedFormBackwardHorizon(int N, int T, int k);
 void AnnotateWeights(Schedule& s, PredictionTarget target);
 
 // Per stage, the most weight versions that must be held at once: the live
-// version plus every distinct older version an in-flight pass still reads
-// (stashes, buffers). Reads the annotations. REQUIRES: annotated schedule.
+// version plus every replaced version a later pass still reads (stashes,
+// buffers). Reads the annotations. REQUIRES: annotated schedule.
 std::vector<int> VersionsKept(const Schedule& s);
 // Per stage, scratch copies of predicted weights held at once (0, 1 or 2).
 std::vector<int> PredictionScratch(const Schedule& s);

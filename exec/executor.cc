@@ -27,12 +27,8 @@ struct Executor::Stage {
   int64_t version = 0;
   std::vector<torch::Tensor> accum;  // gradient sum over the mini-batch's micro-batches
 
-  struct WeightSet {
-    std::vector<torch::Tensor> w;  // immutable once made
-    int64_t refs = 0;
-  };
-  std::map<Key, WeightSet> store;
-  std::map<Key, int64_t> uses;  // passes of this segment still to use each key
+  std::map<Key, std::vector<torch::Tensor>> store;  // weight sets, immutable once made
+  std::map<Key, int64_t> uses;  // passes of this segment still to use each key; a set goes at 0
 
   struct Pending {
     int64_t target = 0, version = 0;
@@ -134,7 +130,7 @@ SegmentResult Executor::Run(const Schedule& s, const MicroBatchFn& data, int64_t
     if (it != st.uses.end() && it->second > 0 && !st.store.count(k)) {
       std::vector<torch::Tensor> copy;
       for (const auto& t : st.w) copy.push_back(t.detach().clone());
-      st.store[k] = {std::move(copy), it->second};
+      st.store[k] = std::move(copy);
     }
   };
   for (auto& st : stages_) snapshot_if_needed(*st);
@@ -167,7 +163,7 @@ SegmentResult Executor::Run(const Schedule& s, const MicroBatchFn& data, int64_t
   const auto weights = [&](Stage& st, const Action& a) -> const std::vector<torch::Tensor>& {
     const Key k = key_of(a);
     auto it = st.store.find(k);
-    if (it != st.store.end()) return it->second.w;
+    if (it != st.store.end()) return it->second;
     if (k.first != st.version)
       throw TrainingError("weights of version " + std::to_string(k.first) +
                           " are no longer held (live version " + std::to_string(st.version) + ")");
@@ -184,14 +180,10 @@ SegmentResult Executor::Run(const Schedule& s, const MicroBatchFn& data, int64_t
       for (const auto& t : st.w) p.base.push_back(t.detach().clone());
       st.pending.push_back(std::move(p));
     }
-    auto& slot = st.store[k];
-    slot = {std::move(made), st.uses[k]};
-    return slot.w;
+    return st.store[k] = std::move(made);
   };
   const auto release = [&](Stage& st, const Key& k) {
-    --st.uses[k];
-    auto it = st.store.find(k);
-    if (it != st.store.end() && --it->second.refs <= 0) st.store.erase(it);
+    if (--st.uses[k] <= 0) st.store.erase(k);
   };
   const auto record_versions = [&](Stage& st) {
     std::vector<int64_t> held = {st.version};
