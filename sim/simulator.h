@@ -2,11 +2,17 @@
 //
 // Each device runs its action list in order on one compute stream; an action
 // waits for what DryRun (common/dry_run.h) says it waits for, and a
-// dependency between devices is a transfer on a link: bytes / bandwidth,
-// shared equally among the transfers on the same link (processor sharing),
-// then the link latency. Transfers use a copy engine beside compute, or, with
-// overlap_compute off, keep the sending device busy until they finish.
-// Deterministic: same inputs, same result, bit for bit (jitter is seeded).
+// dependency between devices is a transfer. A sender's transfers to one
+// receiver form a channel and go in the order they were sent, one at a time
+// (as an ordered P2P stream: NCCL send/recv on one communicator, PipeDream's
+// per-peer queues, the executor's channels). A channel's transfer takes
+// bytes / bandwidth on its link, then the link latency; on a chain each
+// channel has its own link, on a shared bus the channels with a transfer on
+// the wire share the bandwidth equally (processor sharing). Transfers use a
+// copy engine beside compute, or, with overlap_compute off, keep the sending
+// device busy until their last byte has left.
+// Deterministic: same inputs, same result, bit for bit (jitter is a seeded
+// hash of device and action).
 #pragma once
 
 #include <cstdint>
@@ -20,6 +26,15 @@
 
 namespace xpipe {
 
+// How to run it. Both engines give the same result where both apply
+// (sim/engines.h); the event queue is the reference the tests hold the sweep
+// to, and the only one for a shared bus.
+enum class SimEngine {
+  kAuto,        // the sweep on a chain, else the event queue
+  kEventQueue,  // any cluster
+  kSweep,       // REQUIRES: a chain
+};
+
 struct SimConfig {
   std::vector<StageCost> stages;  // per pipeline stage, per micro-batch
   Cluster cluster;
@@ -28,6 +43,7 @@ struct SimConfig {
   double jitter = 0;  // each compute action's time x (1 + jitter * U[-1, 1])
   std::uint64_t seed = 1;
   bool record_trace = false;
+  SimEngine engine = SimEngine::kAuto;
 };
 
 struct SimResult {
@@ -40,7 +56,7 @@ struct SimResult {
   std::vector<double> utilisation;       // per device, busy / makespan
   std::vector<int> peak_in_flight;       // per stage
   std::vector<Bytes> peak_memory_bytes;  // per stage
-  std::vector<Bytes> link_bytes;         // per link, named in trace.link_names
+  std::vector<Bytes> link_bytes;         // per link, named in trace.link_names, in (sender, receiver) order
   std::int64_t actions = 0;              // compute and update actions run
   Trace trace;                           // link names always; spans and memory with record_trace
 };

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "common/lowering.h"
 #include "common/trace.h"
@@ -76,23 +78,51 @@ TEST(Simulator, TransfersAddExactlyTheModelledTime) {
   EXPECT_EQ(r.makespan_ns, 2 * (kF + kB) + 2 * hop);
 }
 
-// Two transfers on one link share its bandwidth: each takes twice as long.
-TEST(Simulator, SharedLinkContention) {
+// One sender's transfers to one receiver go in order: the second waits for
+// the first to leave, as on an ordered P2P stream.
+TEST(Simulator, ChannelsSendInOrder) {
   const Schedule s = Sched(ScheduleKind::kGPipe, 2, 2, 1);
   SimConfig c = UniformConfig(s, 0, kB, 1000000);
-  c.cluster.link_bytes_per_sec = 1e9;  // 1 ms per MB alone
+  c.cluster.link_bytes_per_sec = 1e9;  // 1 ms per MB
   c.cluster.link_latency_ns = 0;
   c.record_trace = true;
+  for (SimEngine engine : {SimEngine::kSweep, SimEngine::kEventQueue}) {
+    c.engine = engine;
+    const SimResult r = Simulate(s, c);
+    std::vector<std::pair<TimeNs, TimeNs>> forward;
+    for (const ActionSpan& t : r.trace.spans)
+      if (t.track >= s.num_devices && t.action.kind == ActionKind::kForward)
+        forward.emplace_back(t.start_ns, t.end_ns);
+    // Both forwards are done at 0 (zero cost); the second leaves at 1 ms.
+    EXPECT_EQ(forward, (std::vector<std::pair<TimeNs, TimeNs>>{{0, kNsPerMs}, {kNsPerMs, 2 * kNsPerMs}}));
+    ASSERT_EQ(r.link_bytes.size(), 2u);  // d0->d1 and d1->d0
+    EXPECT_EQ(r.trace.link_names, (std::vector<std::string>{"d0->d1", "d1->d0"}));
+    EXPECT_EQ(r.link_bytes[0], 2000000);
+  }
+}
+
+// On a shared bus, channels with a transfer on the wire share its bandwidth:
+// three stages, zero-cost forwards, 1 MB outputs at 1 GB/s. d0 sends F0
+// alone over [0, 1 ms]; then d0's F1 and d1's F0 share the bus and take 2 ms
+// each; d1's F1 follows alone.
+TEST(Simulator, SharedBusContention) {
+  const Schedule s = Sched(ScheduleKind::kGPipe, 3, 2, 1);
+  SimConfig c = UniformConfig(s, 0, kB, 1000000);
+  c.cluster.link_bytes_per_sec = 1e9;
+  c.cluster.link_latency_ns = 0;
+  c.cluster.topology = Topology::kSharedBus;
+  c.record_trace = true;
   const SimResult r = Simulate(s, c);
-  int forward_transfers = 0;
+  std::vector<std::tuple<int, int, TimeNs, TimeNs>> forward;  // stage, micro-batch, start, end
   for (const ActionSpan& t : r.trace.spans)
-    if (t.track >= s.num_devices && t.action.kind == ActionKind::kForward) {
-      EXPECT_EQ(t.end_ns - t.start_ns, 2 * kNsPerMs);  // both start at 0 with zero-cost forwards
-      ++forward_transfers;
-    }
-  EXPECT_EQ(forward_transfers, 2);
-  ASSERT_EQ(r.link_bytes.size(), 2u);  // d0->d1 and d1->d0
-  EXPECT_EQ(r.link_bytes[0], 2000000);
+    if (t.track >= s.num_devices && t.action.kind == ActionKind::kForward)
+      forward.emplace_back(t.action.stage, t.action.micro_batch, t.start_ns, t.end_ns);
+  std::sort(forward.begin(), forward.end());
+  const TimeNs ms = kNsPerMs;
+  EXPECT_EQ(forward, (std::vector<std::tuple<int, int, TimeNs, TimeNs>>{
+                         {0, 0, 0, ms}, {0, 1, ms, 3 * ms}, {1, 0, ms, 3 * ms}, {1, 1, 3 * ms, 4 * ms}}));
+  EXPECT_EQ(r.trace.link_names, std::vector<std::string>{"bus"});
+  EXPECT_EQ(r.link_bytes[0], 2 * 2 * 2 * 1000000);  // 2 cuts x 2 micro-batches x (activation, gradient)
 }
 
 // Memory: PipeDream keeps N-k versions and N-k activations; GPipe one

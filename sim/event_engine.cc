@@ -1,0 +1,260 @@
+#include <algorithm>
+#include <cmath>
+#include <deque>
+
+#include "common/error.h"
+#include "sim/engines.h"
+#include "sim/event_queue.h"
+#include "sim/sim_model.h"
+
+namespace xpipe::sim {
+namespace {
+
+enum EventType : std::uint32_t { kComputeDone, kLinkDone };
+
+class EventEngine {
+ public:
+  EventEngine(const Schedule& s, const SimConfig& c)
+      : s_(s),
+        c_(c),
+        S_(s.num_stages),
+        D_(s.num_devices),
+        G_(static_cast<std::int64_t>(s.mini_batches) * s.micro_batches),
+        cost_(c),
+        wiring_(Wire(s, c)),
+        rec_(s, c, wiring_) {
+    fwd_avail_.assign(static_cast<std::size_t>(S_) * G_, kNotYet);
+    bwd_avail_.assign(static_cast<std::size_t>(S_) * G_, kNotYet);
+    dev_.resize(D_);
+    channels_.resize(wiring_.channel_sender.size());
+    links_.resize(wiring_.link_names.size());
+  }
+
+  SimResult Run() {
+    for (int d = 0; d < D_; ++d) TryStart(d);
+    while (!q_.Empty()) {
+      const Event e = q_.Pop();
+      switch (e.type) {
+        case kComputeDone:
+          ComputeDone(static_cast<int>(e.target));
+          break;
+        case kLinkDone:
+          LinkDone(static_cast<int>(e.target), e.payload);
+          break;
+      }
+    }
+    for (int d = 0; d < D_; ++d)
+      XPIPE_CHECK(dev_[d].next == Row(d).size(),
+                  "simulation stalled: the schedule deadlocks (validate it first)");
+    return rec_.Finish(q_.Now());
+  }
+
+ private:
+  struct Device {
+    std::size_t next = 0;
+    bool busy = false;
+    int pending_sends = 0;  // transfers holding the device (overlap_compute off)
+  };
+  struct Transfer {
+    double remaining_bytes;
+    std::int64_t g;
+    std::int32_t channel, consumer_stage;
+    bool forward;
+    TimeNs start_ns;  // when its first byte left (after the channel's earlier transfers)
+    Action action;    // the sender's, for the trace
+    Bytes bytes;
+  };
+  struct Channel {
+    std::deque<std::size_t> waiting;  // sent, behind the one on the wire
+    bool sending = false;
+  };
+  struct Link {
+    std::vector<std::size_t> active;  // one transfer per channel, sharing the bandwidth
+    TimeNs last_ns = 0;
+    std::uint64_t generation = 0;
+  };
+
+  const std::vector<Action>& Row(int d) const { return s_.device_actions[d]; }
+  std::size_t Key(int stage, std::int64_t g) const { return static_cast<std::size_t>(stage) * G_ + g; }
+
+  // Starts device d's next actions while they can run. An input that is on
+  // its way (published with a future arrival time) lets the action start at
+  // that arrival: the device's next action is fixed by the schedule, so
+  // nothing that happens meanwhile can change it.
+  void TryStart(int d) {
+    Device& dev = dev_[d];
+    const auto& row = Row(d);
+    while (!dev.busy && dev.pending_sends == 0 && dev.next < row.size()) {
+      const Action& a = row[dev.next];
+      if (IsComm(a.kind)) {  // transfers are modelled, not run
+        ++dev.next;
+        continue;
+      }
+      const std::int64_t g = GlobalMicroBatch(a, s_.micro_batches);
+      TimeNs start = q_.Now();
+      if (a.kind == ActionKind::kForward && a.stage > 0) {
+        const TimeNs at = fwd_avail_[Key(a.stage - 1, g)];
+        if (at == kNotYet) return;  // the producer wakes us
+        start = std::max(start, at);
+      } else if (IsBackwardPass(a.kind) && a.stage < S_ - 1) {
+        const TimeNs at = bwd_avail_[Key(a.stage + 1, g)];
+        if (at == kNotYet) return;
+        start = std::max(start, at);
+      }
+      rec_.CountAction();
+      if (a.kind == ActionKind::kUpdate) {
+        rec_.Update(a, start);
+        ++dev.next;
+        continue;
+      }
+      if (a.kind == ActionKind::kForward) rec_.ChangeInFlight(a.stage, +1, start);
+      const TimeNs end = start + cost_(d, dev.next, a);
+      dev.busy = true;
+      rec_.Compute(d, start, end, a);
+      q_.Schedule(end, kComputeDone, static_cast<std::uint32_t>(d));
+    }
+  }
+
+  void ComputeDone(int d) {
+    Device& dev = dev_[d];
+    const Action& a = Row(d)[dev.next];
+    dev.busy = false;
+    ++dev.next;
+    if (a.kind == ActionKind::kBackward || a.kind == ActionKind::kBackwardWeight)
+      rec_.ChangeInFlight(a.stage, -1, q_.Now());
+    const std::int64_t g = GlobalMicroBatch(a, s_.micro_batches);
+    if (a.kind == ActionKind::kForward && a.stage < S_ - 1)
+      Send(d, a, wiring_.forward_channel[a.stage], a.stage + 1, g, c_.stages[a.stage].output_bytes);
+    if (IsBackwardPass(a.kind) && a.stage > 0)
+      Send(d, a, wiring_.backward_channel[a.stage], a.stage - 1, g, c_.stages[a.stage].input_bytes);
+    TryStart(d);
+  }
+
+  // The output of a stage for micro-batch g is (or will be) at its consumer
+  // at time `at`.
+  void Publish(bool forward, int consumer_stage, std::int64_t g, TimeNs at) {
+    auto& avail = forward ? fwd_avail_ : bwd_avail_;
+    const int producer_stage = forward ? consumer_stage - 1 : consumer_stage + 1;
+    avail[Key(producer_stage, g)] = at;
+    TryStart(s_.stage_device[consumer_stage]);
+  }
+
+  void Send(int d, const Action& a, std::optional<int> channel, int consumer_stage, std::int64_t g,
+            Bytes bytes) {
+    const bool forward = consumer_stage > a.stage;
+    if (!channel) {  // a hand-off in memory
+      Publish(forward, consumer_stage, g, q_.Now());
+      return;
+    }
+    const Transfer t{static_cast<double>(bytes), g, *channel, consumer_stage, forward, 0, a, bytes};
+    std::size_t id;
+    if (free_slots_.empty()) {
+      id = transfers_.size();
+      transfers_.push_back(t);
+    } else {
+      id = free_slots_.back();
+      free_slots_.pop_back();
+      transfers_[id] = t;
+    }
+    if (!c_.cluster.overlap_compute) ++dev_[d].pending_sends;
+    Channel& ch = channels_[*channel];
+    if (ch.sending) {
+      ch.waiting.push_back(id);
+      return;
+    }
+    const int l = wiring_.channel_link[*channel];
+    Advance(links_[l]);
+    PutOnWire(id);
+    Reschedule(l);
+  }
+
+  // REQUIRES: the link is advanced to now.
+  void PutOnWire(std::size_t id) {
+    Transfer& t = transfers_[id];
+    channels_[t.channel].sending = true;
+    t.start_ns = q_.Now();
+    links_[wiring_.channel_link[t.channel]].active.push_back(id);
+  }
+
+  // Processor sharing: every transfer on the wire gets bandwidth / n.
+  void Advance(Link& link) {
+    if (!link.active.empty()) {
+      const double per = static_cast<double>(q_.Now() - link.last_ns) * c_.cluster.link_bytes_per_sec /
+                         kNsPerSec / static_cast<double>(link.active.size());
+      for (std::size_t id : link.active) transfers_[id].remaining_bytes -= per;
+    }
+    link.last_ns = q_.Now();
+  }
+
+  void Reschedule(int l) {
+    Link& link = links_[l];
+    ++link.generation;
+    if (link.active.empty()) return;
+    double least = std::numeric_limits<double>::max();
+    for (std::size_t id : link.active) least = std::min(least, transfers_[id].remaining_bytes);
+    const double share = c_.cluster.link_bytes_per_sec / static_cast<double>(link.active.size());
+    const TimeNs wait = static_cast<TimeNs>(std::ceil(std::max(0.0, least) * kNsPerSec / share));
+    q_.Schedule(q_.Now() + wait, kLinkDone, static_cast<std::uint32_t>(l), link.generation);
+  }
+
+  void LinkDone(int l, std::uint64_t generation) {
+    Link& link = links_[l];
+    if (generation != link.generation) return;  // superseded by a later start or finish
+    Advance(link);
+    std::size_t kept = 0;
+    for (std::size_t id : link.active) {
+      const Transfer& t = transfers_[id];
+      if (t.remaining_bytes > 1e-3) {
+        link.active[kept++] = id;
+        continue;
+      }
+      rec_.Transfer(l, t.start_ns, q_.Now(), t.action, t.bytes);
+      arrived_.push_back(id);
+      if (!c_.cluster.overlap_compute && --dev_[wiring_.channel_sender[t.channel]].pending_sends == 0)
+        pending_wake_.push_back(wiring_.channel_sender[t.channel]);
+    }
+    link.active.resize(kept);
+    for (std::size_t id : arrived_) {
+      Channel& ch = channels_[transfers_[id].channel];
+      ch.sending = false;
+      if (!ch.waiting.empty()) {
+        const std::size_t next = ch.waiting.front();
+        ch.waiting.pop_front();
+        PutOnWire(next);
+      }
+    }
+    Reschedule(l);
+    // The data reaches its consumer one latency after its last byte left.
+    for (std::size_t id : arrived_) {
+      const Transfer& t = transfers_[id];
+      free_slots_.push_back(id);
+      Publish(t.forward, t.consumer_stage, t.g, q_.Now() + c_.cluster.link_latency_ns);
+    }
+    arrived_.clear();
+    for (int d : pending_wake_) TryStart(d);
+    pending_wake_.clear();
+  }
+
+  const Schedule& s_;
+  const SimConfig& c_;
+  const int S_, D_;
+  const std::int64_t G_;
+  const ComputeCost cost_;
+  const Wiring wiring_;
+  Recorder rec_;
+  EventQueue q_;
+  std::vector<TimeNs> fwd_avail_, bwd_avail_;
+  std::vector<Device> dev_;
+  std::vector<Transfer> transfers_;
+  std::vector<std::size_t> free_slots_;  // transfer records to reuse
+  std::vector<Channel> channels_;
+  std::vector<Link> links_;
+  std::vector<int> pending_wake_;
+  std::vector<std::size_t> arrived_;  // transfers finished in the current LinkDone
+};
+
+}  // namespace
+
+SimResult RunEventEngine(const Schedule& s, const SimConfig& c) { return EventEngine(s, c).Run(); }
+
+}  // namespace xpipe::sim

@@ -1,0 +1,146 @@
+#include "sim/sim_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <string>
+#include <utility>
+
+#include "common/error.h"
+
+namespace xpipe::sim {
+namespace {
+
+// SplitMix64's finaliser: a bijection whose output bits each depend on every
+// input bit, enough to turn (seed, device, index) into a uniform draw.
+std::uint64_t Mix(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// Uniform in [-1, 1), from the top 53 bits.
+double UnitDraw(std::uint64_t seed, int d, std::size_t index) {
+  const std::uint64_t h = Mix(Mix(Mix(seed) ^ static_cast<std::uint64_t>(d)) ^ index);
+  return static_cast<double>(h >> 11) * 0x1.0p-52 - 1.0;
+}
+
+}  // namespace
+
+ComputeCost::ComputeCost(const SimConfig& c) : c_(c) {
+  exact_ = c.jitter == 0;
+  for (double speed : c.cluster.speed) exact_ = exact_ && speed == 1.0;
+}
+
+TimeNs ComputeCost::operator()(int d, std::size_t index, const Action& a) const {
+  const StageCost& sc = c_.stages[a.stage];
+  TimeNs ns = 0;
+  switch (a.kind) {
+    case ActionKind::kForward:
+      ns = sc.forward_ns;
+      break;
+    case ActionKind::kBackward:
+      ns = sc.backward_ns;
+      break;
+    case ActionKind::kBackwardInput:
+      ns = sc.backward_ns / 2;  // whole ns; W gets the odd one
+      break;
+    case ActionKind::kBackwardWeight:
+      ns = sc.backward_ns - sc.backward_ns / 2;
+      break;
+    default:
+      return 0;
+  }
+  if (exact_) return ns;
+  double scaled = static_cast<double>(ns) / c_.cluster.Speed(d);
+  if (c_.jitter > 0) scaled *= 1.0 + c_.jitter * UnitDraw(c_.seed, d, index);
+  return static_cast<TimeNs>(std::llround(scaled));
+}
+
+Wiring Wire(const Schedule& s, const SimConfig& c) {
+  Wiring w;
+  const int S = s.num_stages;
+  w.forward_channel.resize(S);
+  w.backward_channel.resize(S);
+  w.one_channel_per_link = c.cluster.topology == Topology::kChain;
+  // Channels in (sender, receiver) order, so numbering does not depend on
+  // which transfer an engine happens to start first.
+  std::map<std::pair<int, int>, int> channel_of;
+  const auto wants = [&](int from_stage, int to_stage, Bytes bytes) {
+    const int from = s.stage_device[from_stage], to = s.stage_device[to_stage];
+    if (from != to && bytes > 0) channel_of.emplace(std::make_pair(from, to), 0);
+  };
+  for (int k = 0; k < S; ++k) {
+    if (k + 1 < S) wants(k, k + 1, c.stages[k].output_bytes);
+    if (k > 0) wants(k, k - 1, c.stages[k].input_bytes);
+  }
+  for (auto& [pair, index] : channel_of) {
+    index = static_cast<int>(w.channel_sender.size());
+    w.channel_sender.push_back(pair.first);
+    if (w.one_channel_per_link) {
+      w.channel_link.push_back(index);
+      w.link_names.push_back("d" + std::to_string(pair.first) + "->d" + std::to_string(pair.second));
+    } else {
+      w.channel_link.push_back(0);
+    }
+  }
+  if (!w.one_channel_per_link && !channel_of.empty()) w.link_names.emplace_back("bus");
+  const auto channel = [&](int from_stage, int to_stage, Bytes bytes) -> std::optional<int> {
+    const int from = s.stage_device[from_stage], to = s.stage_device[to_stage];
+    if (from == to || bytes <= 0) return std::nullopt;
+    return channel_of.at({from, to});
+  };
+  for (int k = 0; k < S; ++k) {
+    if (k + 1 < S) w.forward_channel[k] = channel(k, k + 1, c.stages[k].output_bytes);
+    if (k > 0) w.backward_channel[k] = channel(k, k - 1, c.stages[k].input_bytes);
+  }
+  return w;
+}
+
+Recorder::Recorder(const Schedule& s, const SimConfig& c, const Wiring& w)
+    : s_(s), c_(c), devices_(s.num_devices), record_(c.record_trace) {
+  const int S = s.num_stages;
+  XPIPE_CHECK(static_cast<int>(c.stages.size()) == S, "one StageCost per stage");
+  r_.busy_ns.assign(s.num_devices, 0);
+  r_.peak_in_flight.assign(S, 0);
+  r_.link_bytes.assign(w.link_names.size(), 0);
+  r_.trace.link_names = w.link_names;
+  in_flight_.assign(S, 0);
+  static_bytes_.resize(S);
+  kept_bytes_.resize(S);
+  for (int k = 0; k < S; ++k) {
+    const StageCost& sc = c.stages[k];
+    const MemoryModel& m = c.memory;
+    static_bytes_[k] = sc.parameter_bytes * (m.versions[k] + 1 + m.optimizer_copies + m.scratch[k]);
+    kept_bytes_[k] = m.recompute ? sc.input_bytes : sc.activation_bytes;
+  }
+  stage0_updates_.reserve(s.mini_batches);
+}
+
+SimResult Recorder::Finish(TimeNs makespan_ns) {
+  r_.makespan_ns = makespan_ns;
+  const int M = s_.mini_batches;
+  if (M >= 4 && static_cast<int>(stage0_updates_.size()) == M) {
+    const int lo = M / 4, hi = (3 * M) / 4;
+    r_.mini_batch_ns = (stage0_updates_[hi] - stage0_updates_[lo]) / (hi - lo);
+  } else {
+    r_.mini_batch_ns = makespan_ns / M;
+  }
+  r_.samples_per_sec = r_.mini_batch_ns > 0 ? c_.samples_per_mini_batch / NsToSec(r_.mini_batch_ns) : 0;
+  for (int d = 0; d < devices_; ++d)
+    r_.utilisation.push_back(makespan_ns > 0 ? static_cast<double>(r_.busy_ns[d]) / makespan_ns : 0);
+  for (int k = 0; k < s_.num_stages; ++k)
+    r_.peak_memory_bytes.push_back(static_bytes_[k] + r_.peak_in_flight[k] * kept_bytes_[k]);
+  if (record_) {
+    // Each track's spans arrive in its own order; only the interleaving of
+    // tracks depends on the engine.
+    std::stable_sort(r_.trace.spans.begin(), r_.trace.spans.end(),
+                     [](const ActionSpan& a, const ActionSpan& b) { return a.track < b.track; });
+    std::stable_sort(r_.trace.memory.begin(), r_.trace.memory.end(),
+                     [](const MemorySample& a, const MemorySample& b) { return a.stage < b.stage; });
+  }
+  return std::move(r_);
+}
+
+}  // namespace xpipe::sim

@@ -1,0 +1,95 @@
+// What the simulator's two engines share (internal to sim/): the modelled
+// cost of each compute action, the wiring of stages to channels and links,
+// and the Recorder that turns what an engine saw into a SimResult.
+//
+// The engines (sim/event_engine.h, sim/sweep_engine.h) differ only in how
+// they find the order to run things in; given the same schedule and config
+// they produce the same SimResult bit for bit wherever both apply, and
+// tests/sim/engines_test.cc holds them to it.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <vector>
+
+#include "sim/simulator.h"
+
+namespace xpipe::sim {
+
+// The time an output is (or will be) at its consumer, until it is known.
+constexpr TimeNs kNotYet = std::numeric_limits<TimeNs>::min();
+
+// Compute time of action `index` of device d's list: the stage's profiled
+// time (a zero-bubble split gives each of I and W half of B, in whole ns),
+// divided by the device's speed, times 1 + jitter * u with u uniform in
+// [-1, 1) drawn from a hash of (seed, device, index), so the draw does not
+// depend on the order an engine visits actions in.
+class ComputeCost {
+ public:
+  explicit ComputeCost(const SimConfig& c);
+  TimeNs operator()(int d, std::size_t index, const Action& a) const;
+
+ private:
+  const SimConfig& c_;
+  bool exact_ = true;  // every speed 1 and no jitter: stay in integers
+};
+
+// A channel carries one sender's outputs to one receiver, in the order they
+// were sent (as an ordered P2P stream does). Channels live on links: on a
+// chain each channel has a link of its own; on a shared bus all share one.
+struct Wiring {
+  std::vector<std::optional<int>> forward_channel;   // per stage k < S-1: k -> k+1; none = in memory
+  std::vector<std::optional<int>> backward_channel;  // per stage k > 0: k -> k-1
+  std::vector<int> channel_sender, channel_link;     // per channel
+  std::vector<std::string> link_names;               // "d0->d1" or "bus", in (sender, receiver) order
+  bool one_channel_per_link = true;
+};
+Wiring Wire(const Schedule& s, const SimConfig& c);
+
+// Collects busy time, in-flight activations, memory, stage 0's update times,
+// per-link bytes and (with record_trace) spans, then finishes the result. An
+// engine reports each device's actions in that device's order.
+class Recorder {
+ public:
+  Recorder(const Schedule& s, const SimConfig& c, const Wiring& w);
+
+  void Compute(int d, TimeNs start_ns, TimeNs end_ns, const Action& a) {
+    r_.busy_ns[d] += end_ns - start_ns;
+    if (record_) r_.trace.spans.push_back({d, start_ns, end_ns, a, 0});
+  }
+  void Update(const Action& a, TimeNs at_ns) {
+    if (a.stage == 0) stage0_updates_.push_back(at_ns);
+  }
+  void CountAction() { ++r_.actions; }
+  // A forward starts holding its activations; a backward (or W) frees them.
+  void ChangeInFlight(int stage, int delta, TimeNs at_ns) {
+    in_flight_[stage] += delta;
+    if (in_flight_[stage] > r_.peak_in_flight[stage]) r_.peak_in_flight[stage] = in_flight_[stage];
+    if (record_)
+      r_.trace.memory.push_back(
+          {stage, at_ns, static_bytes_[stage] + in_flight_[stage] * kept_bytes_[stage]});
+  }
+  // A transfer on `link` occupied it from start_ns to end_ns (its last byte).
+  void Transfer(int link, TimeNs start_ns, TimeNs end_ns, const Action& sender_action, Bytes bytes) {
+    r_.link_bytes[link] += bytes;
+    if (record_) r_.trace.spans.push_back({devices_ + link, start_ns, end_ns, sender_action, bytes});
+  }
+  bool recording() const { return record_; }
+
+  // Spans are put in (track, start) order, so a trace does not depend on
+  // the order the engine visited devices in.
+  SimResult Finish(TimeNs makespan_ns);
+
+ private:
+  const Schedule& s_;
+  const SimConfig& c_;
+  const int devices_;
+  const bool record_;
+  std::vector<int> in_flight_;
+  std::vector<Bytes> static_bytes_, kept_bytes_;
+  std::vector<TimeNs> stage0_updates_;
+  SimResult r_;
+};
+
+}  // namespace xpipe::sim

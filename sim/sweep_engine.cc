@@ -1,0 +1,164 @@
+#include <algorithm>
+
+#include "common/error.h"
+#include "sim/engines.h"
+#include "sim/sim_model.h"
+
+namespace xpipe::sim {
+namespace {
+
+class SweepEngine {
+ public:
+  SweepEngine(const Schedule& s, const SimConfig& c)
+      : s_(s),
+        c_(c),
+        S_(s.num_stages),
+        D_(s.num_devices),
+        T_(s.micro_batches),
+        G_(static_cast<std::int64_t>(s.mini_batches) * s.micro_batches),
+        cost_(c),
+        wiring_(Wire(s, c)),
+        rec_(s, c, wiring_) {
+    XPIPE_CHECK(wiring_.one_channel_per_link, "the sweep engine needs a channel per link");
+    fwd_avail_.assign(static_cast<std::size_t>(S_) * G_, kNotYet);
+    bwd_avail_.assign(static_cast<std::size_t>(S_) * G_, kNotYet);
+    dev_.resize(D_);
+    channel_free_ns_.assign(wiring_.channel_sender.size(), 0);
+    for (int k = 0; k < S_; ++k) {
+      forward_hop_.push_back(Hop(wiring_.forward_channel[k], k + 1 < S_ ? c.stages[k].output_bytes : 0));
+      backward_hop_.push_back(Hop(wiring_.backward_channel[k], k > 0 ? c.stages[k].input_bytes : 0));
+    }
+  }
+
+  SimResult Run() {
+    for (int d = D_ - 1; d >= 0; --d) ready_.push_back(d);
+    while (!ready_.empty()) {
+      const int d = ready_.back();
+      ready_.pop_back();
+      RunDevice(d);
+    }
+    // Every transfer ends before its consumer does, so the last action's
+    // end is the makespan.
+    TimeNs makespan_ns = 0;
+    for (int d = 0; d < D_; ++d) {
+      XPIPE_CHECK(dev_[d].next == s_.device_actions[d].size(),
+                  "simulation stalled: the schedule deadlocks (validate it first)");
+      makespan_ns = std::max(makespan_ns, dev_[d].free_ns);
+    }
+    return rec_.Finish(makespan_ns);
+  }
+
+ private:
+  struct Device {
+    std::size_t next = 0;
+    TimeNs free_ns = 0;    // its last action's end (or its last send's last byte, without overlap)
+    bool waiting = false;  // blocked on an input nobody has produced yet
+  };
+  struct HopCost {  // one stage's output in one direction
+    std::optional<int> channel;
+    Bytes bytes = 0;
+    TimeNs wire_ns = 0;  // bytes / bandwidth, rounded up
+  };
+
+  HopCost Hop(std::optional<int> channel, Bytes bytes) const {
+    HopCost h;
+    h.channel = channel;
+    h.bytes = bytes;
+    h.wire_ns = channel ? TransferNs(bytes, c_.cluster.link_bytes_per_sec) : 0;
+    return h;
+  }
+
+  std::size_t Key(int stage, std::int64_t g) const { return static_cast<std::size_t>(stage) * G_ + g; }
+
+  // Runs device d's actions in order until one needs an input that does not
+  // exist yet; the producer of that input puts d back on the ready list.
+  void RunDevice(int d) {
+    Device& dev = dev_[d];
+    const std::vector<Action>& row = s_.device_actions[d];
+    const std::size_t n = row.size();
+    while (dev.next < n) {
+      const Action& a = row[dev.next];
+      if (IsComm(a.kind)) {  // transfers are modelled, not run
+        ++dev.next;
+        continue;
+      }
+      const std::int64_t g = static_cast<std::int64_t>(a.mini_batch) * T_ + a.micro_batch;
+      TimeNs start = dev.free_ns;
+      if (a.kind == ActionKind::kForward && a.stage > 0) {
+        const TimeNs at = fwd_avail_[Key(a.stage - 1, g)];
+        if (at == kNotYet) {
+          dev.waiting = true;
+          return;
+        }
+        start = std::max(start, at);
+      } else if (IsBackwardPass(a.kind) && a.stage < S_ - 1) {
+        const TimeNs at = bwd_avail_[Key(a.stage + 1, g)];
+        if (at == kNotYet) {
+          dev.waiting = true;
+          return;
+        }
+        start = std::max(start, at);
+      }
+      rec_.CountAction();
+      if (a.kind == ActionKind::kUpdate) {
+        rec_.Update(a, start);
+        dev.free_ns = start;
+        ++dev.next;
+        continue;
+      }
+      if (a.kind == ActionKind::kForward) rec_.ChangeInFlight(a.stage, +1, start);
+      const TimeNs end = start + cost_(d, dev.next, a);
+      rec_.Compute(d, start, end, a);
+      dev.free_ns = end;
+      ++dev.next;
+      if (a.kind == ActionKind::kBackward || a.kind == ActionKind::kBackwardWeight)
+        rec_.ChangeInFlight(a.stage, -1, end);
+      if (a.kind == ActionKind::kForward && a.stage < S_ - 1)
+        Send(dev, a, forward_hop_[a.stage], a.stage + 1, fwd_avail_[Key(a.stage, g)], end);
+      else if (IsBackwardPass(a.kind) && a.stage > 0)
+        Send(dev, a, backward_hop_[a.stage], a.stage - 1, bwd_avail_[Key(a.stage, g)], end);
+    }
+  }
+
+  // The sender's output leaves when both it and its channel are ready, takes
+  // the wire time, and arrives one latency after its last byte; without a
+  // copy engine the sender is busy until that last byte.
+  void Send(Device& sender, const Action& a, const HopCost& hop, int consumer_stage, TimeNs& avail,
+            TimeNs end) {
+    TimeNs arrival = end;
+    if (hop.channel) {
+      TimeNs& channel_free = channel_free_ns_[*hop.channel];
+      const TimeNs first_byte = std::max(end, channel_free);
+      const TimeNs last_byte = first_byte + hop.wire_ns;
+      channel_free = last_byte;
+      rec_.Transfer(wiring_.channel_link[*hop.channel], first_byte, last_byte, a, hop.bytes);
+      if (!c_.cluster.overlap_compute) sender.free_ns = std::max(sender.free_ns, last_byte);
+      arrival = last_byte + c_.cluster.link_latency_ns;
+    }
+    avail = arrival;
+    Device& consumer = dev_[s_.stage_device[consumer_stage]];
+    if (consumer.waiting) {
+      consumer.waiting = false;
+      ready_.push_back(s_.stage_device[consumer_stage]);
+    }
+  }
+
+  const Schedule& s_;
+  const SimConfig& c_;
+  const int S_, D_, T_;
+  const std::int64_t G_;
+  const ComputeCost cost_;
+  const Wiring wiring_;
+  Recorder rec_;
+  std::vector<TimeNs> fwd_avail_, bwd_avail_;  // [producer stage][g]: arrival at the consumer
+  std::vector<Device> dev_;
+  std::vector<HopCost> forward_hop_, backward_hop_;  // per stage
+  std::vector<TimeNs> channel_free_ns_;
+  std::vector<int> ready_;
+};
+
+}  // namespace
+
+SimResult RunSweepEngine(const Schedule& s, const SimConfig& c) { return SweepEngine(s, c).Run(); }
+
+}  // namespace xpipe::sim
