@@ -1,5 +1,7 @@
 // Simulator speed: simulated actions per second, and the 1024 stages x 4096
-// micro-batches case (issue 4: >= 10 M actions/s on one core, < 2 s).
+// micro-batches case (issue 4: >= 10 M actions/s on one core, < 2 s). The
+// last argument picks the engine: 0 = automatic (the sweep on these chains),
+// 1 = the event queue, for comparison.
 #include <benchmark/benchmark.h>
 
 #include "common/generators.h"
@@ -33,7 +35,8 @@ void BM_Simulate(benchmark::State& state) {
   p.micro_batches = static_cast<int>(state.range(2));
   p.mini_batches = 1;
   const Schedule s = Generate(p);
-  const SimConfig c = Config(s, state.range(3));
+  SimConfig c = Config(s, state.range(3));
+  c.engine = static_cast<SimEngine>(state.range(4));
   std::int64_t actions = 0;
   for (auto _ : state) {
     const SimResult r = Simulate(s, c);
@@ -44,14 +47,23 @@ void BM_Simulate(benchmark::State& state) {
   state.counters["actions/s"] =
       benchmark::Counter(static_cast<double>(actions), benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(std::string(ScheduleName(p.kind)) +
-                 (state.range(3) ? " with transfers" : " free transfers"));
+                 (state.range(3) ? " with transfers" : " free transfers") +
+                 (c.engine == SimEngine::kEventQueue ? ", event queue" : ", sweep"));
 }
 
+constexpr int kGPipe = static_cast<int>(ScheduleKind::kGPipe);
+constexpr int k1F1B = static_cast<int>(ScheduleKind::kOneFOneBFlush);
+constexpr int kXPipe = static_cast<int>(ScheduleKind::kXPipe);
+constexpr int kAuto = static_cast<int>(SimEngine::kAuto);
+constexpr int kEvents = static_cast<int>(SimEngine::kEventQueue);
+
 BENCHMARK(BM_Simulate)
-    ->Args({static_cast<int>(ScheduleKind::kGPipe), 8, 64, 0})
-    ->Args({static_cast<int>(ScheduleKind::kGPipe), 1024, 4096, 0})
-    ->Args({static_cast<int>(ScheduleKind::kGPipe), 1024, 4096, 1 << 20})
-    ->Args({static_cast<int>(ScheduleKind::kOneFOneBFlush), 1024, 4096, 1 << 20})
+    ->Args({kGPipe, 8, 64, 0, kAuto})
+    ->Args({kGPipe, 1024, 4096, 0, kAuto})
+    ->Args({kGPipe, 1024, 4096, 1 << 20, kAuto})
+    ->Args({k1F1B, 1024, 4096, 1 << 20, kAuto})
+    ->Args({kXPipe, 1024, 4096, 1 << 20, kAuto})
+    ->Args({kGPipe, 1024, 4096, 1 << 20, kEvents})
     ->Unit(benchmark::kMillisecond)
     ->Iterations(2);
 
