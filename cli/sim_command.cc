@@ -13,7 +13,7 @@ namespace xpipe::cli {
 
 int SimCommand(const Args& args) {
   po::options_description desc("options");
-  std::string profile, cluster, schedules, partition, trace, target, out;
+  std::string profile, cluster, schedules, partition, trace, target, out, engine;
   std::vector<std::string> sweeps;
   int stages = 4, micro = 4, mini = 0, chunks = 1, batch = 0, threads = 0;
   double bandwidth = 0, latency = -1, memory_gib = 0, jitter = 0;
@@ -43,6 +43,8 @@ int SimCommand(const Args& args) {
       "recompute", "keep only each stage's input per micro-batch (activation recomputation)")(
       "jitter", po::value(&jitter), "random +- fraction on every compute action (seeded)")(
       "seed", po::value(&seed), "seed for --jitter")(
+      "engine", po::value(&engine)->default_value("auto"),
+      "auto (sweep on a chain, else event), sweep, or event: the event-queue reference")(
       "target", po::value(&target)->default_value("round-trip"),
       "prediction target: round-trip, closed-form, synchronous, own-backward")(
       "detail", "print the per-stage table of every schedule")("json", "print JSON instead of tables")(
@@ -77,6 +79,17 @@ int SimCommand(const Args& args) {
   if (jitter < 0 || jitter >= 1) throw InputError("--jitter", "must be in [0, 1)");
   base.jitter = jitter;
   base.seed = seed;
+  if (engine == "auto") {
+    base.engine = SimEngine::kAuto;
+  } else if (engine == "event") {
+    base.engine = SimEngine::kEventQueue;
+  } else if (engine == "sweep") {
+    if (base.cluster.topology != Topology::kChain)
+      throw InputError("--engine", "sweep runs chains only; a shared bus needs the event engine");
+    base.engine = SimEngine::kSweep;
+  } else {
+    throw InputError("--engine", "expected auto, sweep or event, got '" + engine + "'");
+  }
   base.batch_size = batch;
   if (vm.count("partition") && partition != "auto") base.partition = IntList("--partition", partition);
   if (vm.count("memory-limit-gib"))

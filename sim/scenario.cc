@@ -77,6 +77,7 @@ ScenarioResult RunScenario(const Scenario& sc) {
   cfg.jitter = sc.jitter;
   cfg.seed = sc.seed;
   cfg.record_trace = sc.record_trace;
+  cfg.engine = sc.engine;
   out.sim = Simulate(s, cfg);
   return out;
 }

@@ -27,6 +27,7 @@ struct Scenario {
   double jitter = 0;
   std::uint64_t seed = 1;
   bool record_trace = false;
+  SimEngine engine = SimEngine::kAuto;
 };
 
 struct ScenarioResult {
