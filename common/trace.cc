@@ -14,8 +14,8 @@ std::string ToChromeTrace(const Schedule& s, const Trace& t) {
   meta(1, 0, "process_name", "links");
   meta(2, 0, "process_name", "memory");
   for (int d = 0; d < s.num_devices; ++d) meta(0, d, "thread_name", "device " + std::to_string(d));
-  for (std::size_t l = 0; l < t.link_names.size(); ++l)
-    meta(1, static_cast<int>(l), "thread_name", "link " + t.link_names[l]);
+  for (std::size_t i = 0; i < t.transfer_tracks.size(); ++i)
+    meta(1, static_cast<int>(i), "thread_name", t.transfer_tracks[i]);
   for (const ActionSpan& a : t.spans) {
     const bool link = a.track >= s.num_devices;
     json e = {{"ph", "X"},

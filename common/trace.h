@@ -13,7 +13,7 @@
 namespace xpipe {
 
 struct ActionSpan {
-  std::int32_t track = 0;  // device d, or num_devices + link index
+  std::int32_t track = 0;  // device d, or num_devices + i for transfer_tracks[i]
   TimeNs start_ns = 0, end_ns = 0;
   Action action;
   Bytes bytes = 0;  // transfers only
@@ -27,7 +27,10 @@ struct MemorySample {
 
 struct Trace {
   std::vector<ActionSpan> spans;
-  std::vector<std::string> link_names;
+  // Names of the transfer tracks. Spans on one track never overlap (Perfetto
+  // shows only properly nested slices), so the simulator gives each channel
+  // (sender -> receiver) a track: "link d0->d1", or "bus d0->d1".
+  std::vector<std::string> transfer_tracks;
   std::vector<MemorySample> memory;
 };
 

@@ -208,7 +208,7 @@ class EventEngine {
         link.active[kept++] = id;
         continue;
       }
-      rec_.Transfer(l, t.start_ns, q_.Now(), t.action, t.bytes);
+      rec_.Transfer(t.channel, t.start_ns, q_.Now(), t.action, t.bytes);
       arrived_.push_back(id);
       if (!c_.cluster.overlap_compute && --dev_[wiring_.channel_sender[t.channel]].pending_sends == 0)
         pending_wake_.push_back(wiring_.channel_sender[t.channel]);

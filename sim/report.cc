@@ -131,8 +131,8 @@ std::string ResultsJson(const std::vector<NamedResult>& results) {
                     {"backward_horizon", v.backward_horizon}});
     j["steady_state"] = std::move(st);
     json links = json::object();
-    for (std::size_t l = 0; l < r.sim.trace.link_names.size(); ++l)
-      links[r.sim.trace.link_names[l]] = r.sim.link_bytes[l];
+    for (std::size_t l = 0; l < r.sim.link_names.size(); ++l)
+      links[r.sim.link_names[l]] = r.sim.link_bytes[l];
     j["link_bytes"] = std::move(links);
     j["actions"] = r.sim.actions;
     all.push_back(std::move(j));

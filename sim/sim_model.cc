@@ -77,13 +77,11 @@ Wiring Wire(const Schedule& s, const SimConfig& c) {
   }
   for (auto& [pair, index] : channel_of) {
     index = static_cast<int>(w.channel_sender.size());
+    const std::string name = "d" + std::to_string(pair.first) + "->d" + std::to_string(pair.second);
     w.channel_sender.push_back(pair.first);
-    if (w.one_channel_per_link) {
-      w.channel_link.push_back(index);
-      w.link_names.push_back("d" + std::to_string(pair.first) + "->d" + std::to_string(pair.second));
-    } else {
-      w.channel_link.push_back(0);
-    }
+    w.channel_link.push_back(w.one_channel_per_link ? index : 0);
+    w.channel_tracks.push_back((w.one_channel_per_link ? "link " : "bus ") + name);
+    if (w.one_channel_per_link) w.link_names.push_back(name);
   }
   if (!w.one_channel_per_link && !channel_of.empty()) w.link_names.emplace_back("bus");
   const auto channel = [&](int from_stage, int to_stage, Bytes bytes) -> std::optional<int> {
@@ -99,13 +97,14 @@ Wiring Wire(const Schedule& s, const SimConfig& c) {
 }
 
 Recorder::Recorder(const Schedule& s, const SimConfig& c, const Wiring& w)
-    : s_(s), c_(c), devices_(s.num_devices), record_(c.record_trace) {
+    : s_(s), c_(c), w_(w), devices_(s.num_devices), record_(c.record_trace) {
   const int S = s.num_stages;
   XPIPE_CHECK(static_cast<int>(c.stages.size()) == S, "one StageCost per stage");
   r_.busy_ns.assign(s.num_devices, 0);
   r_.peak_in_flight.assign(S, 0);
+  r_.link_names = w.link_names;
   r_.link_bytes.assign(w.link_names.size(), 0);
-  r_.trace.link_names = w.link_names;
+  r_.trace.transfer_tracks = w.channel_tracks;
   in_flight_.assign(S, 0);
   static_bytes_.resize(S);
   kept_bytes_.resize(S);

@@ -42,6 +42,7 @@ struct Wiring {
   std::vector<std::optional<int>> forward_channel;   // per stage k < S-1: k -> k+1; none = in memory
   std::vector<std::optional<int>> backward_channel;  // per stage k > 0: k -> k-1
   std::vector<int> channel_sender, channel_link;     // per channel
+  std::vector<std::string> channel_tracks;           // per channel: "link d0->d1" or "bus d0->d1"
   std::vector<std::string> link_names;               // "d0->d1" or "bus", in (sender, receiver) order
   bool one_channel_per_link = true;
 };
@@ -70,20 +71,22 @@ class Recorder {
       r_.trace.memory.push_back(
           {stage, at_ns, static_bytes_[stage] + in_flight_[stage] * kept_bytes_[stage]});
   }
-  // A transfer on `link` occupied it from start_ns to end_ns (its last byte).
-  void Transfer(int link, TimeNs start_ns, TimeNs end_ns, const Action& sender_action, Bytes bytes) {
-    r_.link_bytes[link] += bytes;
-    if (record_) r_.trace.spans.push_back({devices_ + link, start_ns, end_ns, sender_action, bytes});
+  // A transfer on `channel` sent from start_ns (its first byte) to end_ns
+  // (its last).
+  void Transfer(int channel, TimeNs start_ns, TimeNs end_ns, const Action& sender_action, Bytes bytes) {
+    r_.link_bytes[w_.channel_link[channel]] += bytes;
+    if (record_) r_.trace.spans.push_back({devices_ + channel, start_ns, end_ns, sender_action, bytes});
   }
   bool recording() const { return record_; }
 
-  // Spans are put in (track, start) order, so a trace does not depend on
-  // the order the engine visited devices in.
+  // Spans are put in track order (each track's arrive in its own time order),
+  // so a trace does not depend on the order the engine visited devices in.
   SimResult Finish(TimeNs makespan_ns);
 
  private:
   const Schedule& s_;
   const SimConfig& c_;
+  const Wiring& w_;
   const int devices_;
   const bool record_;
   std::vector<int> in_flight_;

@@ -56,9 +56,10 @@ struct SimResult {
   std::vector<double> utilisation;       // per device, busy / makespan
   std::vector<int> peak_in_flight;       // per stage
   std::vector<Bytes> peak_memory_bytes;  // per stage
-  std::vector<Bytes> link_bytes;         // per link, named in trace.link_names, in (sender, receiver) order
+  std::vector<std::string> link_names;   // "d0->d1" in (sender, receiver) order, or "bus"
+  std::vector<Bytes> link_bytes;         // per link
   std::int64_t actions = 0;              // compute and update actions run
-  Trace trace;                           // link names always; spans and memory with record_trace
+  Trace trace;                           // track names always; spans and memory with record_trace
 };
 
 // REQUIRES: Validate(s).ok; config.stages.size() == s.num_stages. Lowered

@@ -131,7 +131,7 @@ class SweepEngine {
       const TimeNs first_byte = std::max(end, channel_free);
       const TimeNs last_byte = first_byte + hop.wire_ns;
       channel_free = last_byte;
-      rec_.Transfer(wiring_.channel_link[*hop.channel], first_byte, last_byte, a, hop.bytes);
+      rec_.Transfer(*hop.channel, first_byte, last_byte, a, hop.bytes);
       if (!c_.cluster.overlap_compute) sender.free_ns = std::max(sender.free_ns, last_byte);
       arrival = last_byte + c_.cluster.link_latency_ns;
     }

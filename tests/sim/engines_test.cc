@@ -28,7 +28,8 @@ void ExpectSameResult(const SimResult& a, const SimResult& b, const std::string&
   EXPECT_EQ(a.peak_memory_bytes, b.peak_memory_bytes);
   EXPECT_EQ(a.link_bytes, b.link_bytes);
   EXPECT_EQ(a.actions, b.actions);
-  EXPECT_EQ(a.trace.link_names, b.trace.link_names);
+  EXPECT_EQ(a.link_names, b.link_names);
+  EXPECT_EQ(a.trace.transfer_tracks, b.trace.transfer_tracks);
   ASSERT_EQ(a.trace.spans.size(), b.trace.spans.size());
   for (std::size_t i = 0; i < a.trace.spans.size(); ++i) {
     const ActionSpan &x = a.trace.spans[i], &y = b.trace.spans[i];
@@ -156,7 +157,7 @@ TEST(Engines, SharedBusUsesTheEventQueue) {
   const SimResult automatic = Simulate(s, c);
   c.engine = SimEngine::kEventQueue;
   ExpectSameResult(automatic, Simulate(s, c), "bus");
-  EXPECT_EQ(automatic.trace.link_names, std::vector<std::string>{"bus"});
+  EXPECT_EQ(automatic.link_names, std::vector<std::string>{"bus"});
 }
 
 }  // namespace

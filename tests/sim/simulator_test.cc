@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <tuple>
 
@@ -96,7 +97,8 @@ TEST(Simulator, ChannelsSendInOrder) {
     // Both forwards are done at 0 (zero cost); the second leaves at 1 ms.
     EXPECT_EQ(forward, (std::vector<std::pair<TimeNs, TimeNs>>{{0, kNsPerMs}, {kNsPerMs, 2 * kNsPerMs}}));
     ASSERT_EQ(r.link_bytes.size(), 2u);  // d0->d1 and d1->d0
-    EXPECT_EQ(r.trace.link_names, (std::vector<std::string>{"d0->d1", "d1->d0"}));
+    EXPECT_EQ(r.link_names, (std::vector<std::string>{"d0->d1", "d1->d0"}));
+    EXPECT_EQ(r.trace.transfer_tracks, (std::vector<std::string>{"link d0->d1", "link d1->d0"}));
     EXPECT_EQ(r.link_bytes[0], 2000000);
   }
 }
@@ -121,7 +123,9 @@ TEST(Simulator, SharedBusContention) {
   const TimeNs ms = kNsPerMs;
   EXPECT_EQ(forward, (std::vector<std::tuple<int, int, TimeNs, TimeNs>>{
                          {0, 0, 0, ms}, {0, 1, ms, 3 * ms}, {1, 0, ms, 3 * ms}, {1, 1, 3 * ms, 4 * ms}}));
-  EXPECT_EQ(r.trace.link_names, std::vector<std::string>{"bus"});
+  EXPECT_EQ(r.link_names, std::vector<std::string>{"bus"});
+  EXPECT_EQ(r.trace.transfer_tracks,
+            (std::vector<std::string>{"bus d0->d1", "bus d1->d0", "bus d1->d2", "bus d2->d1"}));
   EXPECT_EQ(r.link_bytes[0], 2 * 2 * 2 * 1000000);  // 2 cuts x 2 micro-batches x (activation, gradient)
 }
 
@@ -202,6 +206,28 @@ TEST(Trace, ParsesWithTheRequiredFields) {
   // Compute: 3 stages x 12 micro-batches x (F, B); transfers: 2 cuts x 12 x (activation, gradient).
   EXPECT_EQ(spans, 3 * 12 * 2 + 2 * 12 * 2);
   EXPECT_GT(counters, 0);
+}
+
+// Perfetto shows only properly nested slices on a track: no two spans on a
+// track may overlap, on a chain or a bus, compute or transfers.
+TEST(Trace, SpansOnATrackDoNotOverlap) {
+  const Schedule s = Sched(ScheduleKind::kXPipe, 4, 4, 8);
+  for (Topology topology : {Topology::kChain, Topology::kSharedBus}) {
+    SimConfig c = UniformConfig(s, kF, kB, 50000000);  // 5 ms alone at 10 GB/s: transfers queue and share
+    c.cluster.link_bytes_per_sec = 10e9;
+    c.cluster.topology = topology;
+    c.record_trace = true;
+    const SimResult r = Simulate(s, c);
+    ASSERT_EQ(r.trace.spans.size(), 4u * 32 * 2 + 3u * 32 * 2);
+    std::map<int, std::vector<std::pair<TimeNs, TimeNs>>> by_track;
+    for (const ActionSpan& sp : r.trace.spans) by_track[sp.track].emplace_back(sp.start_ns, sp.end_ns);
+    EXPECT_EQ(by_track.size(), 4u + 6u);  // 4 devices, 6 channels
+    for (auto& [track, spans] : by_track) {
+      std::sort(spans.begin(), spans.end());
+      for (std::size_t i = 1; i < spans.size(); ++i)
+        EXPECT_LE(spans[i - 1].second, spans[i].first) << "track " << track << " span " << i;
+    }
+  }
 }
 
 }  // namespace
