@@ -12,19 +12,9 @@ namespace {
 
 enum EventType : std::uint32_t { kComputeDone, kLinkDone };
 
-class EventEngine {
+class EventEngine : EngineBase {
  public:
-  EventEngine(const Schedule& s, const SimConfig& c)
-      : s_(s),
-        c_(c),
-        S_(s.num_stages),
-        D_(s.num_devices),
-        G_(static_cast<std::int64_t>(s.mini_batches) * s.micro_batches),
-        cost_(c),
-        wiring_(Wire(s, c)),
-        rec_(s, c, wiring_) {
-    fwd_avail_.assign(static_cast<std::size_t>(S_) * G_, kNotYet);
-    bwd_avail_.assign(static_cast<std::size_t>(S_) * G_, kNotYet);
+  EventEngine(const Schedule& s, const SimConfig& c) : EngineBase(s, c) {
     dev_.resize(D_);
     channels_.resize(wiring_.channel_sender.size());
     links_.resize(wiring_.link_names.size());
@@ -75,7 +65,6 @@ class EventEngine {
   };
 
   const std::vector<Action>& Row(int d) const { return s_.device_actions[d]; }
-  std::size_t Key(int stage, std::int64_t g) const { return static_cast<std::size_t>(stage) * G_ + g; }
 
   // Starts device d's next actions while they can run. An input that is on
   // its way (published with a future arrival time) lets the action start at
@@ -90,7 +79,7 @@ class EventEngine {
         ++dev.next;
         continue;
       }
-      const std::int64_t g = GlobalMicroBatch(a, s_.micro_batches);
+      const std::int64_t g = GlobalMicroBatch(a);
       TimeNs start = q_.Now();
       if (a.kind == ActionKind::kForward && a.stage > 0) {
         const TimeNs at = fwd_avail_[Key(a.stage - 1, g)];
@@ -122,7 +111,7 @@ class EventEngine {
     ++dev.next;
     if (a.kind == ActionKind::kBackward || a.kind == ActionKind::kBackwardWeight)
       rec_.ChangeInFlight(a.stage, -1, q_.Now());
-    const std::int64_t g = GlobalMicroBatch(a, s_.micro_batches);
+    const std::int64_t g = GlobalMicroBatch(a);
     if (a.kind == ActionKind::kForward && a.stage < S_ - 1)
       Send(d, a, wiring_.forward_channel[a.stage], a.stage + 1, g, c_.stages[a.stage].output_bytes);
     if (IsBackwardPass(a.kind) && a.stage > 0)
@@ -235,15 +224,7 @@ class EventEngine {
     pending_wake_.clear();
   }
 
-  const Schedule& s_;
-  const SimConfig& c_;
-  const int S_, D_;
-  const std::int64_t G_;
-  const ComputeCost cost_;
-  const Wiring wiring_;
-  Recorder rec_;
   EventQueue q_;
-  std::vector<TimeNs> fwd_avail_, bwd_avail_;
   std::vector<Device> dev_;
   std::vector<Transfer> transfers_;
   std::vector<std::size_t> free_slots_;  // transfer records to reuse

@@ -95,4 +95,36 @@ class Recorder {
   SimResult r_;
 };
 
+// What both engines hold: the inputs, costs, wiring and recorder, and when
+// each stage's output for each micro-batch is (or will be) at its consumer.
+class EngineBase {
+ protected:
+  EngineBase(const Schedule& s, const SimConfig& c)
+      : s_(s),
+        c_(c),
+        S_(s.num_stages),
+        D_(s.num_devices),
+        T_(s.micro_batches),
+        G_(static_cast<std::int64_t>(s.mini_batches) * s.micro_batches),
+        cost_(c),
+        wiring_(Wire(s, c)),
+        rec_(s, c, wiring_),
+        fwd_avail_(static_cast<std::size_t>(S_) * G_, kNotYet),
+        bwd_avail_(static_cast<std::size_t>(S_) * G_, kNotYet) {}
+
+  std::size_t Key(int stage, std::int64_t g) const { return static_cast<std::size_t>(stage) * G_ + g; }
+  std::int64_t GlobalMicroBatch(const Action& a) const {
+    return static_cast<std::int64_t>(a.mini_batch) * T_ + a.micro_batch;
+  }
+
+  const Schedule& s_;
+  const SimConfig& c_;
+  const int S_, D_, T_;
+  const std::int64_t G_;
+  const ComputeCost cost_;
+  const Wiring wiring_;
+  Recorder rec_;
+  std::vector<TimeNs> fwd_avail_, bwd_avail_;  // [producer stage][g]: arrival at the consumer
+};
+
 }  // namespace xpipe::sim

@@ -7,21 +7,10 @@
 namespace xpipe::sim {
 namespace {
 
-class SweepEngine {
+class SweepEngine : EngineBase {
  public:
-  SweepEngine(const Schedule& s, const SimConfig& c)
-      : s_(s),
-        c_(c),
-        S_(s.num_stages),
-        D_(s.num_devices),
-        T_(s.micro_batches),
-        G_(static_cast<std::int64_t>(s.mini_batches) * s.micro_batches),
-        cost_(c),
-        wiring_(Wire(s, c)),
-        rec_(s, c, wiring_) {
+  SweepEngine(const Schedule& s, const SimConfig& c) : EngineBase(s, c) {
     XPIPE_CHECK(wiring_.one_channel_per_link, "the sweep engine needs a channel per link");
-    fwd_avail_.assign(static_cast<std::size_t>(S_) * G_, kNotYet);
-    bwd_avail_.assign(static_cast<std::size_t>(S_) * G_, kNotYet);
     dev_.resize(D_);
     channel_free_ns_.assign(wiring_.channel_sender.size(), 0);
     for (int k = 0; k < S_; ++k) {
@@ -68,8 +57,6 @@ class SweepEngine {
     return h;
   }
 
-  std::size_t Key(int stage, std::int64_t g) const { return static_cast<std::size_t>(stage) * G_ + g; }
-
   // Runs device d's actions in order until one needs an input that does not
   // exist yet; the producer of that input puts d back on the ready list.
   void RunDevice(int d) {
@@ -82,7 +69,7 @@ class SweepEngine {
         ++dev.next;
         continue;
       }
-      const std::int64_t g = static_cast<std::int64_t>(a.mini_batch) * T_ + a.micro_batch;
+      const std::int64_t g = GlobalMicroBatch(a);
       TimeNs start = dev.free_ns;
       if (a.kind == ActionKind::kForward && a.stage > 0) {
         const TimeNs at = fwd_avail_[Key(a.stage - 1, g)];
@@ -143,14 +130,6 @@ class SweepEngine {
     }
   }
 
-  const Schedule& s_;
-  const SimConfig& c_;
-  const int S_, D_, T_;
-  const std::int64_t G_;
-  const ComputeCost cost_;
-  const Wiring wiring_;
-  Recorder rec_;
-  std::vector<TimeNs> fwd_avail_, bwd_avail_;  // [producer stage][g]: arrival at the consumer
   std::vector<Device> dev_;
   std::vector<HopCost> forward_hop_, backward_hop_;  // per stage
   std::vector<TimeNs> channel_free_ns_;

@@ -15,6 +15,7 @@
 namespace xpipe {
 namespace {
 
+using testing::Sched;
 using testing::UniformConfig;
 
 void ExpectSameResult(const SimResult& a, const SimResult& b, const std::string& what) {
@@ -131,12 +132,7 @@ TEST(Engines, SweepEqualsEventQueueOnChains) {
 // Lowered schedules carry SEND/RECV actions; both engines model transfers
 // from the compute actions and skip them.
 TEST(Engines, LoweredSchedulesAgree) {
-  ScheduleParams p;
-  p.kind = ScheduleKind::kXPipe;
-  p.devices = 4;
-  p.micro_batches = 4;
-  p.mini_batches = 5;
-  const Schedule s = LowerCommunication(MakeSchedule(p));
+  const Schedule s = LowerCommunication(Sched(ScheduleKind::kXPipe, 4, 4, 5));
   SimConfig c = ConfigFor(s, kVariants[3]);
   c.engine = SimEngine::kSweep;
   const SimResult sweep = Simulate(s, c);
@@ -146,12 +142,7 @@ TEST(Engines, LoweredSchedulesAgree) {
 
 // The sweep is for chains; a shared bus goes to the event queue by default.
 TEST(Engines, SharedBusUsesTheEventQueue) {
-  ScheduleParams p;
-  p.kind = ScheduleKind::kOneFOneBFlush;
-  p.devices = 4;
-  p.micro_batches = 4;
-  p.mini_batches = 2;
-  const Schedule s = MakeSchedule(p);
+  const Schedule s = Sched(ScheduleKind::kOneFOneBFlush, 4, 4, 2);
   SimConfig c = ConfigFor(s, kVariants[2]);
   c.cluster.topology = Topology::kSharedBus;
   const SimResult automatic = Simulate(s, c);
