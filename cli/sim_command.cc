@@ -104,6 +104,7 @@ int SimCommand(const Args& args) {
 
   if (!sweeps.empty()) {
     std::vector<SweepAxis> axes;
+    axes.reserve(sweeps.size());
     for (const auto& s : sweeps) axes.push_back(ParseSweepAxis(s));
     base.schedule.kind = ParseScheduleKind(StringList(schedules).front(), "--schedules");
     const std::string csv = RunSweep(base, axes, threads);
