@@ -1,6 +1,6 @@
 // Simulator speed: simulated actions per second, and the 1024 stages x 4096
 // micro-batches case (issue 4: >= 10 M actions/s on one core, < 2 s). The
-// last argument picks the engine: 0 = automatic (the sweep on these chains),
+// last argument picks the engine: 0 = automatic (the dataflow engine on these chains),
 // 1 = the event queue, for comparison.
 #include <benchmark/benchmark.h>
 
@@ -48,7 +48,7 @@ void BM_Simulate(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(actions), benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(std::string(ScheduleName(p.kind)) +
                  (state.range(3) ? " with transfers" : " free transfers") +
-                 (c.engine == SimEngine::kEventQueue ? ", event queue" : ", sweep"));
+                 (c.engine == SimEngine::kEventQueue ? ", event queue" : ", dataflow"));
 }
 
 constexpr int kGPipe = static_cast<int>(ScheduleKind::kGPipe);

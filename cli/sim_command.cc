@@ -44,7 +44,7 @@ int SimCommand(const Args& args) {
       "jitter", po::value(&jitter), "random +- fraction on every compute action (seeded)")(
       "seed", po::value(&seed), "seed for --jitter")(
       "engine", po::value(&engine)->default_value("auto"),
-      "auto (sweep on a chain, else event), sweep, or event: the event-queue reference")(
+      "auto (dataflow on a chain, else event), dataflow, or event: the event-queue reference")(
       "target", po::value(&target)->default_value("round-trip"),
       "prediction target: round-trip, closed-form, synchronous, own-backward")(
       "detail", "print the per-stage table of every schedule")("json", "print JSON instead of tables")(
@@ -83,12 +83,12 @@ int SimCommand(const Args& args) {
     base.engine = SimEngine::kAuto;
   } else if (engine == "event") {
     base.engine = SimEngine::kEventQueue;
-  } else if (engine == "sweep") {
+  } else if (engine == "dataflow") {
     if (base.cluster.topology != Topology::kChain)
-      throw InputError("--engine", "sweep runs chains only; a shared bus needs the event engine");
-    base.engine = SimEngine::kSweep;
+      throw InputError("--engine", "dataflow runs chains only; a shared bus needs the event engine");
+    base.engine = SimEngine::kDataflow;
   } else {
-    throw InputError("--engine", "expected auto, sweep or event, got '" + engine + "'");
+    throw InputError("--engine", "expected auto, dataflow or event, got '" + engine + "'");
   }
   base.batch_size = batch;
   if (vm.count("partition") && partition != "auto") base.partition = IntList("--partition", partition);

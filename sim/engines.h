@@ -4,7 +4,7 @@
 // sequence number) and runs anything: it is needed where transfers from
 // different senders share a link and so depend on each other's timing.
 //
-// The sweep engine needs no clock. Where every link carries one channel (a
+// The dataflow engine needs no clock. Where every link carries one channel (a
 // chain), each resource, a device's compute stream or a channel, is used in
 // an order the schedule fixes, so each action's start is the later of its
 // device being free and its input having arrived, and each transfer's start
@@ -20,6 +20,6 @@ namespace xpipe::sim {
 // REQUIRES: as Simulate.
 SimResult RunEventEngine(const Schedule& s, const SimConfig& c);
 // REQUIRES: as Simulate; c.cluster.topology == Topology::kChain.
-SimResult RunSweepEngine(const Schedule& s, const SimConfig& c);
+SimResult RunDataflowEngine(const Schedule& s, const SimConfig& c);
 
 }  // namespace xpipe::sim

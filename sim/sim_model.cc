@@ -64,16 +64,22 @@ Wiring Wire(const Schedule& s, const SimConfig& c) {
   w.forward_channel.resize(S);
   w.backward_channel.resize(S);
   w.one_channel_per_link = c.cluster.topology == Topology::kChain;
+  // The devices a stage's output travels between, if it leaves its device.
+  using Ends = std::pair<int, int>;
+  const auto ends = [&](int from_stage, int to_stage, Bytes bytes) -> std::optional<Ends> {
+    const int from = s.stage_device[from_stage], to = s.stage_device[to_stage];
+    if (from == to || bytes <= 0) return std::nullopt;
+    return Ends{from, to};
+  };
+  std::vector<std::optional<Ends>> forward_ends(S), backward_ends(S);
   // Channels in (sender, receiver) order, so numbering does not depend on
   // which transfer an engine happens to start first.
-  std::map<std::pair<int, int>, int> channel_of;
-  const auto wants = [&](int from_stage, int to_stage, Bytes bytes) {
-    const int from = s.stage_device[from_stage], to = s.stage_device[to_stage];
-    if (from != to && bytes > 0) channel_of.emplace(std::make_pair(from, to), 0);
-  };
+  std::map<Ends, int> channel_of;
   for (int k = 0; k < S; ++k) {
-    if (k + 1 < S) wants(k, k + 1, c.stages[k].output_bytes);
-    if (k > 0) wants(k, k - 1, c.stages[k].input_bytes);
+    if (k + 1 < S) forward_ends[k] = ends(k, k + 1, c.stages[k].output_bytes);
+    if (k > 0) backward_ends[k] = ends(k, k - 1, c.stages[k].input_bytes);
+    for (const auto& e : {forward_ends[k], backward_ends[k]})
+      if (e) channel_of.emplace(*e, 0);
   }
   for (auto& [pair, index] : channel_of) {
     index = static_cast<int>(w.channel_sender.size());
@@ -84,14 +90,9 @@ Wiring Wire(const Schedule& s, const SimConfig& c) {
     if (w.one_channel_per_link) w.link_names.push_back(name);
   }
   if (!w.one_channel_per_link && !channel_of.empty()) w.link_names.emplace_back("bus");
-  const auto channel = [&](int from_stage, int to_stage, Bytes bytes) -> std::optional<int> {
-    const int from = s.stage_device[from_stage], to = s.stage_device[to_stage];
-    if (from == to || bytes <= 0) return std::nullopt;
-    return channel_of.at({from, to});
-  };
   for (int k = 0; k < S; ++k) {
-    if (k + 1 < S) w.forward_channel[k] = channel(k, k + 1, c.stages[k].output_bytes);
-    if (k > 0) w.backward_channel[k] = channel(k, k - 1, c.stages[k].input_bytes);
+    if (forward_ends[k]) w.forward_channel[k] = channel_of.at(*forward_ends[k]);
+    if (backward_ends[k]) w.backward_channel[k] = channel_of.at(*backward_ends[k]);
   }
   return w;
 }

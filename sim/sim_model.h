@@ -2,7 +2,7 @@
 // cost of each compute action, the wiring of stages to channels and links,
 // and the Recorder that turns what an engine saw into a SimResult.
 //
-// The engines (sim/event_engine.h, sim/sweep_engine.h) differ only in how
+// The engines (sim/engines.h) differ only in how
 // they find the order to run things in; given the same schedule and config
 // they produce the same SimResult bit for bit wherever both apply, and
 // tests/sim/engines_test.cc holds them to it.
@@ -77,7 +77,6 @@ class Recorder {
     r_.link_bytes[w_.channel_link[channel]] += bytes;
     if (record_) r_.trace.spans.push_back({devices_ + channel, start_ns, end_ns, sender_action, bytes});
   }
-  bool recording() const { return record_; }
 
   // Spans are put in track order (each track's arrive in its own time order),
   // so a trace does not depend on the order the engine visited devices in.

@@ -27,12 +27,12 @@
 namespace xpipe {
 
 // How to run it. Both engines give the same result where both apply
-// (sim/engines.h); the event queue is the reference the tests hold the sweep
-// to, and the only one for a shared bus.
+// (sim/engines.h); the event queue is the reference the tests hold the
+// dataflow engine to, and the only one for a shared bus.
 enum class SimEngine {
-  kAuto,        // the sweep on a chain, else the event queue
+  kAuto,        // the dataflow engine on a chain, else the event queue
   kEventQueue,  // any cluster
-  kSweep,       // REQUIRES: a chain
+  kDataflow,    // REQUIRES: a chain
 };
 
 struct SimConfig {

@@ -46,15 +46,15 @@ check "schedule check" 2 "bad.csv: device 1 step 0 (1B0): backward before its fo
 check "schedule check ok" 0 "ok (3 devices" "$xpipe" schedule --check "$tmp/ok.csv" --micro-batches 3
 check "profile import" 0 '"layers"' sh -c "'$xpipe' profile import '$src/../shared/profiles/pipedream/alexnet.graph.txt' -o '$tmp/a.json' && cat '$tmp/a.json'"
 check "sweep" 0 "stages,micro-batches" "$xpipe" sim --profile "$src/profiles/alexnet.json" --sweep stages=2,4 --sweep micro-batches=1,2
-check "bad engine" 2 "--engine: expected auto, sweep or event, got 'fast'" "$xpipe" sim --profile "$src/profiles/alexnet.json" --engine fast
-check "sweep on a bus" 2 "--engine: sweep runs chains only" "$xpipe" sim --profile "$src/profiles/alexnet.json" --engine sweep --shared-bus
-# The sweep engine against the event-queue reference, end to end: the same
+check "bad engine" 2 "--engine: expected auto, dataflow or event, got 'fast'" "$xpipe" sim --profile "$src/profiles/alexnet.json" --engine fast
+check "dataflow on a bus" 2 "--engine: dataflow runs chains only" "$xpipe" sim --profile "$src/profiles/alexnet.json" --engine dataflow --shared-bus
+# The dataflow engine against the event-queue reference, end to end: the same
 # table and the same trace, byte for byte.
-for e in sweep event; do
+for e in dataflow event; do
   "$xpipe" sim --profile "$src/profiles/resnet50.json" --schedules xpipe,gpipe,zb-h1 --stages 4 --micro-batches 8 \
     --speeds 1,0.8,1,1.2 --jitter 0.1 --bandwidth-gbps 3 --engine $e --trace "$tmp/$e.trace.json" >"$tmp/$e.txt"
 done
-check "engines agree" 0 "same" sh -c "cmp '$tmp/sweep.txt' '$tmp/event.txt' && echo same"
-check "engines' traces agree" 0 "same" sh -c "cmp '$tmp/sweep.trace.json' '$tmp/event.trace.json' && echo same"
+check "engines agree" 0 "same" sh -c "cmp '$tmp/dataflow.txt' '$tmp/event.txt' && echo same"
+check "engines' traces agree" 0 "same" sh -c "cmp '$tmp/dataflow.trace.json' '$tmp/event.trace.json' && echo same"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

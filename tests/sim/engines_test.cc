@@ -1,4 +1,4 @@
-// The sweep engine against the event engine (the second implementation as
+// The dataflow engine against the event engine (the second implementation as
 // oracle, style.md 12): on chains the two must agree on every figure and
 // every span, for every generator over a grid of (N, T), with transfers,
 // latency, jitter, uneven speeds and stages, and with and without a copy
@@ -87,7 +87,7 @@ const Variant kVariants[] = {
     {"no copy engine, uneven, jitter", 3000, 100, 0.2, true, false},
 };
 
-TEST(Engines, SweepEqualsEventQueueOnChains) {
+TEST(Engines, DataflowEqualsEventQueueOnChains) {
   struct Case {
     ScheduleKind kind;
     int N, T, chunks;
@@ -116,11 +116,11 @@ TEST(Engines, SweepEqualsEventQueueOnChains) {
     const Schedule s = MakeSchedule(p);
     for (const Variant& v : kVariants) {
       SimConfig c = ConfigFor(s, v);
-      c.engine = SimEngine::kSweep;
-      const SimResult sweep = Simulate(s, c);
+      c.engine = SimEngine::kDataflow;
+      const SimResult dataflow = Simulate(s, c);
       c.engine = SimEngine::kEventQueue;
       const SimResult events = Simulate(s, c);
-      ExpectSameResult(sweep, events,
+      ExpectSameResult(dataflow, events,
                        std::string(ScheduleName(cs.kind)) + " N=" + std::to_string(cs.N) +
                            " T=" + std::to_string(cs.T) + " " + v.name);
       ++compared;
@@ -134,13 +134,13 @@ TEST(Engines, SweepEqualsEventQueueOnChains) {
 TEST(Engines, LoweredSchedulesAgree) {
   const Schedule s = LowerCommunication(Sched(ScheduleKind::kXPipe, 4, 4, 5));
   SimConfig c = ConfigFor(s, kVariants[3]);
-  c.engine = SimEngine::kSweep;
-  const SimResult sweep = Simulate(s, c);
+  c.engine = SimEngine::kDataflow;
+  const SimResult dataflow = Simulate(s, c);
   c.engine = SimEngine::kEventQueue;
-  ExpectSameResult(sweep, Simulate(s, c), "lowered xpipe");
+  ExpectSameResult(dataflow, Simulate(s, c), "lowered xpipe");
 }
 
-// The sweep is for chains; a shared bus goes to the event queue by default.
+// The dataflow engine is for chains; a shared bus goes to the event queue by default.
 TEST(Engines, SharedBusUsesTheEventQueue) {
   const Schedule s = Sched(ScheduleKind::kOneFOneBFlush, 4, 4, 2);
   SimConfig c = ConfigFor(s, kVariants[2]);

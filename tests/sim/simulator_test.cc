@@ -87,7 +87,7 @@ TEST(Simulator, ChannelsSendInOrder) {
   c.cluster.link_bytes_per_sec = 1e9;  // 1 ms per MB
   c.cluster.link_latency_ns = 0;
   c.record_trace = true;
-  for (SimEngine engine : {SimEngine::kSweep, SimEngine::kEventQueue}) {
+  for (SimEngine engine : {SimEngine::kDataflow, SimEngine::kEventQueue}) {
     c.engine = engine;
     const SimResult r = Simulate(s, c);
     std::vector<std::pair<TimeNs, TimeNs>> forward;

@@ -7,10 +7,10 @@
 namespace xpipe::sim {
 namespace {
 
-class SweepEngine : EngineBase {
+class DataflowEngine : EngineBase {
  public:
-  SweepEngine(const Schedule& s, const SimConfig& c) : EngineBase(s, c) {
-    XPIPE_CHECK(wiring_.one_channel_per_link, "the sweep engine needs a channel per link");
+  DataflowEngine(const Schedule& s, const SimConfig& c) : EngineBase(s, c) {
+    XPIPE_CHECK(wiring_.one_channel_per_link, "the dataflow engine needs a channel per link");
     dev_.resize(D_);
     channel_free_ns_.assign(wiring_.channel_sender.size(), 0);
     for (int k = 0; k < S_; ++k) {
@@ -138,6 +138,6 @@ class SweepEngine : EngineBase {
 
 }  // namespace
 
-SimResult RunSweepEngine(const Schedule& s, const SimConfig& c) { return SweepEngine(s, c).Run(); }
+SimResult RunDataflowEngine(const Schedule& s, const SimConfig& c) { return DataflowEngine(s, c).Run(); }
 
 }  // namespace xpipe::sim
