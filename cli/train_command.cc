@@ -7,11 +7,20 @@
 #include "exec/trainer.h"
 
 namespace xpipe::cli {
+namespace {
+
+std::string OneLine(std::string s) {
+  for (char& ch : s)
+    if (ch == '\n' || ch == '\r') ch = ' ';
+  return s;
+}
+
+}  // namespace
 
 int TrainCommand(const Args& args) {
   po::options_description desc("options");
   exec::TrainConfig c;
-  std::string schedule, optimizer, lr_schedule, partition, target;
+  std::string schedule, optimizer, lr_schedule, partition, target, backward_weights;
   desc.add_options()("help,h", "show this help")("model", po::value(&c.model)->default_value("cnn"),
                                                  "mlp, cnn, vgg, resnet")(
       "data", po::value(&c.data)->default_value("fashion-mnist"), "fashion-mnist or synthetic")(
@@ -36,8 +45,16 @@ int TrainCommand(const Args& args) {
       "prediction target: round-trip, closed-form, "
       "synchronous, own-backward")("seed", po::value(&c.seed)->default_value(1),
                                    "seed: initial weights, data order (CPU runs repeat exactly)")(
-      "device", po::value(&c.device)->default_value("cpu"), "cpu or cuda")(
-      "checkpoint", po::value(&c.checkpoint), "checkpoint file")(
+      "device", po::value(&c.device)->default_value("cpu"),
+      "cpu or cuda (one process per rank: cuda:LOCAL_RANK)")(
+      "transport", po::value(&c.transport)->default_value("auto"),
+      "between ranks under torchrun: auto (nccl with cuda, else gloo), gloo, nccl")(
+      "comm-timeout", po::value(&c.comm_timeout_s)->default_value(300),
+      "seconds a rank waits on a live but silent peer (a dead one is noticed at once)")(
+      "backward-weights", po::value(&backward_weights)->default_value("swap"),
+      "a backward whose weights differ from its forward's: swap (load them under the saved activations) "
+      "or recompute (run the forward again with them)")("checkpoint", po::value(&c.checkpoint),
+                                                        "checkpoint file")(
       "checkpoint-every", po::value(&c.checkpoint_every)->default_value(0),
       "mini-batches between checkpoints "
       "(the pipeline drains there)")("resume", "continue from --checkpoint if it exists")(
@@ -53,6 +70,11 @@ int TrainCommand(const Args& args) {
   c.optimizer.kind = ParseOptimizer(optimizer, "--optimizer");
   c.lr_schedule = exec::ParseLrSchedule(lr_schedule, "--lr-schedule");
   c.target = ParsePredictionTarget(target, "--target");
+  c.backward_weights = ParseWeightSwitch(backward_weights, "--backward-weights");
+  if (c.backward_weights == WeightSwitch::kNone)
+    throw InputError("--backward-weights", "expected swap or recompute");
+  c.launch = exec::LaunchEnvFromEnvironment();
+  const bool leader = !c.launch || c.launch->rank == 0;
   if (partition == "even")
     c.even_partition = true;
   else if (partition != "auto")
@@ -60,12 +82,15 @@ int TrainCommand(const Args& args) {
   c.resume = vm.count("resume") > 0;
   c.evaluate = vm.count("no-eval") == 0;
   c.progress = true;
-  std::printf("%s on %s, %s, %d stages, %d micro-batches of %d, %s lr %g, seed %llu, %s\n", c.model.c_str(),
-              c.data.c_str(), std::string(ScheduleName(c.schedule)).c_str(), c.stages, c.micro_batches,
-              c.batch_size / std::max(1, c.micro_batches), optimizer.c_str(), c.optimizer.lr,
-              static_cast<unsigned long long>(c.seed), c.device.c_str());
-  std::printf("%5s  %10s  %9s  %9s  %8s  %8s  %10s  %9s\n", "epoch", "train loss", "train acc", "test loss",
-              "test acc", "seconds", "samples/s", "pred err");
+  if (leader) {
+    std::printf("%s on %s, %s, %d stages, %d micro-batches of %d, %s lr %g, seed %llu, %s\n", c.model.c_str(),
+                c.data.c_str(), std::string(ScheduleName(c.schedule)).c_str(), c.stages, c.micro_batches,
+                c.batch_size / std::max(1, c.micro_batches), optimizer.c_str(), c.optimizer.lr,
+                static_cast<unsigned long long>(c.seed), c.device.c_str());
+    std::printf("%5s  %10s  %9s  %9s  %8s  %8s  %10s  %9s\n", "epoch", "train loss", "train acc", "test loss",
+                "test acc", "seconds", "samples/s", "pred err");
+    if (c.launch) std::printf("(%d ranks, one per stage device; this is rank 0)\n", c.launch->world);
+  }
   c.on_epoch = [](const exec::EpochStats& s) {
     std::printf("%5d  %10.4f  %8.2f%%  %9.4f  %7.2f%%  %8.1f  %10.1f  %9.3f\n", s.epoch, s.train_loss,
                 100 * s.train_accuracy, s.test_loss, 100 * s.test_accuracy, s.seconds, s.samples_per_sec,
@@ -75,7 +100,7 @@ int TrainCommand(const Args& args) {
   try {
     exec::Train(c);
   } catch (const exec::TrainingError& e) {
-    std::cerr << "xpipe train: training stopped: " << e.what() << "\n";
+    std::cerr << "xpipe train: training stopped: " << OneLine(e.what()) << "\n";
     return 1;
   }
   return 0;

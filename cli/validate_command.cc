@@ -48,6 +48,8 @@ int ValidateCommand(const Args& args) {
   exec::ExecConfig ec;
   ec.stages = exec::Partition(exec::MakeModel(model, data.shape, data.classes), s.num_stages, {});
   ec.devices.assign(s.num_stages, torch::kCPU);
+  ec.sample_output_shapes = exec::SampleOutputShapes(ec.stages, data.shape);
+  ec.micro_batch_size = batch / micro;
   ec.optimizer.kind = ParseOptimizer(optimizer, "--optimizer");
   ec.record_trace = true;
   exec::Executor ex(ec, exec::InitStages(ec.stages, seed));

@@ -51,6 +51,24 @@ WeightSource ParseWeightSource(std::string_view name, const std::string& where) 
                               "' (expected current, stashed, older_buffer, newer_buffer, predicted)");
 }
 
+std::string_view WeightSwitchName(WeightSwitch w) {
+  switch (w) {
+    case WeightSwitch::kNone:
+      return "none";
+    case WeightSwitch::kSwap:
+      return "swap";
+    case WeightSwitch::kRecompute:
+      return "recompute";
+  }
+  return "none";
+}
+
+WeightSwitch ParseWeightSwitch(std::string_view name, const std::string& where) {
+  for (WeightSwitch w : {WeightSwitch::kNone, WeightSwitch::kSwap, WeightSwitch::kRecompute})
+    if (WeightSwitchName(w) == name) return w;
+  throw InputError(where, "unknown weight switch '" + std::string(name) + "' (expected swap or recompute)");
+}
+
 std::string ToText(const Action& a, int micro_batches) {
   std::string s = std::to_string(a.stage);
   s += KindName(a.kind);

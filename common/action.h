@@ -33,6 +33,16 @@ enum class WeightSource : std::uint8_t {
   kPredicted,    // W_v - lr * horizon * D (XPipe, SpecTrain, PipeOptim)
 };
 
+// How a backward pass whose weights differ from its forward's gets them
+// (../shared/docs/schedules.md, "Running a backward whose weights differ from
+// its forward's"). The versioning pass sets it on the forward and on its
+// backward pass(es) alike, so each side knows what to keep and what to do.
+enum class WeightSwitch : std::uint8_t {
+  kNone,       // the backward uses its forward's weights: back-propagate the saved graph
+  kSwap,       // load the backward's weights under the activations the forward saved
+  kRecompute,  // run the forward again with the backward's weights, then back-propagate
+};
+
 // Fields are ordered for a 24-byte layout: millions of actions are common.
 struct Action {
   std::int32_t stage = 0;
@@ -49,6 +59,7 @@ struct Action {
   // XPipe: this pass reuses the weights its mini-batch's first micro-batch
   // (the bellwether) predicted for the same direction, instead of predicting.
   bool reuse_prediction = false;
+  WeightSwitch weight_switch = WeightSwitch::kNone;
 
   bool operator==(const Action&) const = default;
 };
@@ -77,6 +88,8 @@ inline std::int64_t GlobalMicroBatch(const Action& a, int micro_batches) {
 std::string_view KindName(ActionKind kind);  // "F", "B", "SEND_F", ...
 std::string_view WeightSourceName(WeightSource source);
 WeightSource ParseWeightSource(std::string_view name, const std::string& where);
+std::string_view WeightSwitchName(WeightSwitch w);  // "none", "swap", "recompute"
+WeightSwitch ParseWeightSwitch(std::string_view name, const std::string& where);
 
 // PyTorch pipelining text form: "<stage><KIND><global micro-batch>", e.g. "0F3",
 // "2SEND_B1". U is an xpipe extension: "<stage>U<mini-batch>".

@@ -193,7 +193,7 @@ Schedule Generate(const ScheduleParams& p) {
 
 Schedule MakeSchedule(const ScheduleParams& p) {
   Schedule s = Generate(p);
-  AnnotateWeights(s, p.target);
+  AnnotateWeights(s, p.target, p.backward_weights);
   return s;
 }
 

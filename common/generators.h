@@ -16,13 +16,15 @@ struct ScheduleParams {
   int mini_batches = 1;   // number of mini-batches (optimizer steps)
   int chunks = 1;         // V: model chunks per device, interleaved 1F1B only
   PredictionTarget target = PredictionTarget::kRoundTrip;  // predicting schedules only
+  // How a backward whose weights differ from its forward's gets them.
+  WeightSwitch backward_weights = WeightSwitch::kSwap;
 };
 
 // Throws InputError (naming the parameter) when the schedule cannot be built
 // with these parameters, e.g. interleaved 1F1B with T % N != 0.
 Schedule Generate(const ScheduleParams& params);
 
-// Generate() followed by AnnotateWeights(schedule, params.target).
+// Generate() followed by AnnotateWeights(schedule, params.target, params.backward_weights).
 Schedule MakeSchedule(const ScheduleParams& params);
 
 }  // namespace xpipe

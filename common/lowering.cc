@@ -1,36 +1,95 @@
 #include "common/lowering.h"
 
+#include <map>
+#include <optional>
+
 #include "common/error.h"
 
 namespace xpipe {
 namespace {
 
-Action Comm(const Action& a, ActionKind kind) {
+Action Comm(int stage, ActionKind kind, std::int64_t g, int T) {
   Action c;
-  c.stage = a.stage;
+  c.stage = stage;
   c.kind = kind;
-  c.mini_batch = a.mini_batch;
-  c.micro_batch = a.micro_batch;
+  c.mini_batch = static_cast<std::int32_t>(g / T);
+  c.micro_batch = static_cast<std::int32_t>(g % T);
   return c;
+}
+
+// The message a compute pass of stage `stage` consumes, if any.
+std::optional<Message> Consumes(const Action& a, int last_stage, int T) {
+  const std::int64_t g = GlobalMicroBatch(a, T);
+  if (a.kind == ActionKind::kForward && a.stage > 0) return Message{true, a.stage - 1, g};
+  if (IsBackwardPass(a.kind) && a.stage < last_stage) return Message{false, a.stage + 1, g};
+  return std::nullopt;
 }
 
 }  // namespace
 
+Message MessageOf(const Action& a, int micro_batches) {
+  const std::int64_t g = GlobalMicroBatch(a, micro_batches);
+  switch (a.kind) {
+    case ActionKind::kSendF:
+      return {true, a.stage, g};
+    case ActionKind::kRecvF:
+      return {true, a.stage - 1, g};
+    case ActionKind::kSendB:
+      return {false, a.stage, g};
+    case ActionKind::kRecvB:
+      return {false, a.stage + 1, g};
+    default:
+      XPIPE_CHECK(false, "MessageOf needs a SEND or RECV action");
+  }
+  return {};
+}
+
 Schedule LowerCommunication(const Schedule& s) {
   Schedule out = s;
   const int last = s.num_stages - 1;
+  const int T = s.micro_batches;
+  const auto key = [](const Message& m) { return std::make_tuple(m.forward, m.producer_stage, m.g); };
+  // Pass 1: sends right after their producing pass; each channel's sequence.
+  std::map<std::pair<int, int>, std::vector<Message>> channel;  // (from, to) device -> messages in send order
+  std::map<std::tuple<bool, int, std::int64_t>, std::size_t> position;  // message -> index in its channel
   for (std::size_t d = 0; d < s.device_actions.size(); ++d) {
     auto& row = out.device_actions[d];
     row.clear();
     row.reserve(s.device_actions[d].size() * 2);
     for (const Action& a : s.device_actions[d]) {
       XPIPE_CHECK(!IsComm(a.kind), "schedule is already lowered");
-      if (a.kind == ActionKind::kForward && a.stage > 0) row.push_back(Comm(a, ActionKind::kRecvF));
-      if (IsBackwardPass(a.kind) && a.stage < last) row.push_back(Comm(a, ActionKind::kRecvB));
       row.push_back(a);
-      if (a.kind == ActionKind::kForward && a.stage < last) row.push_back(Comm(a, ActionKind::kSendF));
-      if (IsBackwardPass(a.kind) && a.stage > 0) row.push_back(Comm(a, ActionKind::kSendB));
+      const std::int64_t g = GlobalMicroBatch(a, T);
+      std::optional<Message> sent;
+      if (a.kind == ActionKind::kForward && a.stage < last) sent = Message{true, a.stage, g};
+      if (IsBackwardPass(a.kind) && a.stage > 0) sent = Message{false, a.stage, g};
+      if (!sent) continue;
+      row.push_back(Comm(a.stage, sent->forward ? ActionKind::kSendF : ActionKind::kSendB, g, T));
+      auto& seq = channel[{static_cast<int>(d), s.stage_device[ReceiverStage(*sent)]}];
+      position[key(*sent)] = seq.size();
+      seq.push_back(*sent);
     }
+  }
+  // Pass 2: receives in channel order, each channel's prefix up to the
+  // message the next pass consumes.
+  std::map<std::pair<int, int>, std::size_t> posted;
+  for (std::size_t d = 0; d < out.device_actions.size(); ++d) {
+    std::vector<Action> row;
+    row.reserve(out.device_actions[d].size() * 3 / 2);
+    for (const Action& a : out.device_actions[d]) {
+      if (const auto m = IsCompute(a.kind) ? Consumes(a, last, T) : std::nullopt) {
+        const std::pair<int, int> c{s.stage_device[m->producer_stage], static_cast<int>(d)};
+        const auto at = position.find(key(*m));
+        XPIPE_CHECK(at != position.end(), "a pass consumes a message no pass produces");
+        const auto& seq = channel[c];
+        for (std::size_t& next = posted[c]; next <= at->second; ++next) {
+          const Message& r = seq[next];
+          row.push_back(Comm(ReceiverStage(r), r.forward ? ActionKind::kRecvF : ActionKind::kRecvB, r.g, T));
+        }
+      }
+      row.push_back(a);
+    }
+    out.device_actions[d] = std::move(row);
   }
   return out;
 }

@@ -1,12 +1,18 @@
 // Communication lowering: inserts explicit SEND/RECV actions between
 // consecutive stages.
 //
-// Each F(s, g) with s < S-1 is followed by SEND_F(s, g); each F(s, g) with
-// s > 0 is preceded by RECV_F(s, g); backward passes likewise with SEND_B /
-// RECV_B in the other direction. Sends are asynchronous (buffered channels),
-// and every receive sits directly before the pass that consumes it, so the
-// lowered schedule waits on exactly what the compute schedule waits on: it is
-// deadlock-free whenever the compute schedule is (DryRun proves the latter).
+// Each F(s, g) with s < S-1 is followed by SEND_F(s, g) to the device of
+// stage s+1; each B/I(s, g) with s > 0 by SEND_B(s, g) to the device of stage
+// s-1. A device pair (sender, receiver) is one ordered channel, as a NCCL
+// communicator or a FIFO is: messages are matched by posting order, with no
+// tags. So the receiver posts its RECVs in exactly the order the sender posts
+// the SENDs: before a pass that consumes message m of a channel, every message
+// of that channel up to m that is not yet posted gets its RECV (in channel
+// order). With interleaved stages one channel carries the messages of several
+// stages, and its RECVs need not follow the receiver's own compute order;
+// matching still holds. A RECV never waits on more than the pass right after
+// it waits on (earlier messages of a channel arrive before later ones), so the
+// lowered schedule is deadlock-free whenever the compute schedule is.
 // Consecutive stages on the same device still get a SEND/RECV pair (a local
 // hand-off) so that all dependencies are explicit.
 #pragma once
@@ -20,5 +26,19 @@ Schedule LowerCommunication(const Schedule& s);
 
 // Drops every SEND/RECV: the inverse of LowerCommunication.
 Schedule StripCommunication(const Schedule& s);
+
+// One message of a lowered schedule: the output of `producer_stage`'s pass
+// for global micro-batch g, in the forward (activation) or backward
+// (gradient) direction.
+struct Message {
+  bool forward = true;
+  int producer_stage = 0;
+  std::int64_t g = 0;
+  bool operator==(const Message&) const = default;
+};
+// The message a SEND or RECV action carries. REQUIRES: IsComm(a.kind).
+Message MessageOf(const Action& a, int micro_batches);
+// Sender and receiver stage of a message.
+inline int ReceiverStage(const Message& m) { return m.forward ? m.producer_stage + 1 : m.producer_stage - 1; }
 
 }  // namespace xpipe

@@ -125,6 +125,8 @@ std::string ToJson(const Schedule& s) {
       o["version"] = a.version;
       o["horizon"] = a.horizon;
       if (a.reuse_prediction) o["reuse_prediction"] = true;
+      if (a.weight_switch != WeightSwitch::kNone)
+        o["switch"] = std::string(WeightSwitchName(a.weight_switch));
       r.push_back(std::move(o));
     }
     rows.push_back(std::move(r));
@@ -160,6 +162,7 @@ Schedule ParseJson(const std::string& text, const std::string& where) {
       a.version = Field<int>(o, "version", at);
       a.horizon = Field<int>(o, "horizon", at);
       a.reuse_prediction = o.contains("reuse_prediction") && Field<bool>(o, "reuse_prediction", at);
+      if (o.contains("switch")) a.weight_switch = ParseWeightSwitch(Field<std::string>(o, "switch", at), at);
       row.push_back(a);
     }
   }

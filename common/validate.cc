@@ -1,10 +1,13 @@
 #include "common/validate.h"
 
 #include <algorithm>
+#include <map>
+#include <set>
 #include <sstream>
 #include <vector>
 
 #include "common/dry_run.h"
+#include "common/lowering.h"
 
 namespace xpipe {
 namespace {
@@ -76,9 +79,10 @@ ValidationResult Validate(const Schedule& s) {
   std::vector<std::uint8_t> seen(static_cast<std::size_t>(S) * G, 0);
   std::vector<std::int32_t> backs_done(static_cast<std::size_t>(S) * M, 0);
   std::vector<std::uint8_t> updated(static_cast<std::size_t>(S) * M, 0);
-  // Per channel, the micro-batches in the order they are sent / received.
-  std::vector<std::vector<std::int64_t>> sent_f(S), sent_b(S);
-  std::vector<std::vector<std::pair<std::int64_t, Where>>> recv_f(S), recv_b(S);
+  // Per ordered device pair (one channel, matched by posting order), the
+  // messages in the order they are sent / received.
+  std::map<std::pair<int, int>, std::vector<Message>> sent;
+  std::map<std::pair<int, int>, std::vector<std::pair<Message, Where>>> received;
   bool lowered = false;
   bool has_updates = false;
 
@@ -130,25 +134,25 @@ ValidationResult Validate(const Schedule& s) {
           lowered = true;
           if (!(f & kSeenF)) return Fail(s, d, i, "sends an activation before computing it");
           if (a.stage == S - 1) return Fail(s, d, i, "the last stage has no successor to send to");
-          sent_f[a.stage].push_back(g);
+          sent[{d, s.stage_device[a.stage + 1]}].push_back(MessageOf(a, T));
           break;
         case ActionKind::kSendB:
           lowered = true;
           if (!(f & (kSeenB | kSeenI))) return Fail(s, d, i, "sends a gradient before computing it");
           if (a.stage == 0) return Fail(s, d, i, "the first stage has no predecessor to send to");
-          sent_b[a.stage].push_back(g);
+          sent[{d, s.stage_device[a.stage - 1]}].push_back(MessageOf(a, T));
           break;
         case ActionKind::kRecvF:
           lowered = true;
           if (a.stage == 0) return Fail(s, d, i, "the first stage has no predecessor to receive from");
           if (f & kSeenF) return Fail(s, d, i, "receives an activation after its forward ran");
-          recv_f[a.stage].push_back({g, {d, i}});
+          received[{s.stage_device[a.stage - 1], d}].push_back({MessageOf(a, T), {d, i}});
           break;
         case ActionKind::kRecvB:
           lowered = true;
           if (a.stage == S - 1) return Fail(s, d, i, "the last stage has no successor to receive from");
           if (f & (kSeenB | kSeenI)) return Fail(s, d, i, "receives a gradient after its backward ran");
-          recv_b[a.stage].push_back({g, {d, i}});
+          received[{s.stage_device[a.stage + 1], d}].push_back({MessageOf(a, T), {d, i}});
           break;
       }
     }
@@ -187,33 +191,28 @@ ValidationResult Validate(const Schedule& s) {
                     "stage " + std::to_string(st) + " has no U for mini-batch " + std::to_string(b));
   }
   if (lowered) {
-    for (int st = 0; st < S; ++st) {
-      const auto check = [&](const std::vector<std::int64_t>& sent,
-                             const std::vector<std::pair<std::int64_t, Where>>& recv,
-                             const char* what) -> ValidationResult {
-        const std::size_t n = std::min(sent.size(), recv.size());
-        for (std::size_t i = 0; i < n; ++i)
-          if (sent[i] != recv[i].first)
-            return Fail(s, recv[i].second.device, recv[i].second.step,
-                        std::string("receives ") + what + " of micro-batch " + std::to_string(recv[i].first) +
-                            " where the sender's next is " + std::to_string(sent[i]));
-        if (recv.size() > sent.size())
-          return Fail(s, recv[n].second.device, recv[n].second.step,
-                      std::string("receives ") + what + " that is never sent");
-        if (sent.size() > recv.size())
-          return Fail(
-              s, -1, 0,
-              std::string(what) + " of micro-batch " + std::to_string(sent[n]) + " sent but never received");
-        return {};
-      };
-      if (st + 1 < S) {
-        auto r = check(sent_f[st], recv_f[st + 1], "an activation");
-        if (!r.ok) return r;
-      }
-      if (st > 0) {
-        auto r = check(sent_b[st], recv_b[st - 1], "a gradient");
-        if (!r.ok) return r;
-      }
+    const auto name = [](const Message& m) {
+      return std::string(m.forward ? "the activation of stage " : "the gradient of stage ") +
+             std::to_string(m.producer_stage) + " micro-batch " + std::to_string(m.g);
+    };
+    std::set<std::pair<int, int>> channels;
+    for (const auto& [c, v] : sent) channels.insert(c);
+    for (const auto& [c, v] : received) channels.insert(c);
+    for (const auto& c : channels) {
+      const auto& out = sent[c];
+      const auto& in = received[c];
+      const std::string pair =
+          " on channel device " + std::to_string(c.first) + " -> " + std::to_string(c.second);
+      const std::size_t n = std::min(out.size(), in.size());
+      for (std::size_t i = 0; i < n; ++i)
+        if (!(out[i] == in[i].first))
+          return Fail(s, in[i].second.device, in[i].second.step,
+                      "receives " + name(in[i].first) + " where the sender's next message" + pair + " is " +
+                          name(out[i]) + " (messages match in posting order)");
+      if (in.size() > out.size())
+        return Fail(s, in[n].second.device, in[n].second.step,
+                    "receives " + name(in[n].first) + " that is never sent");
+      if (out.size() > in.size()) return Fail(s, -1, 0, name(out[n]) + " is sent but never received" + pair);
     }
   }
   const DryRunResult run = DryRun(s, UnitCost, nullptr, /*record_times=*/false);

@@ -5,8 +5,9 @@
 // Checks: stage/device map; every action in range and on its stage's device;
 // per stage exactly one F per micro-batch, one B or one I + W, one U per
 // mini-batch; F before its B/I, I before its W, U(b) after every backward pass
-// of mini-batch b on that stage; SEND/RECV pairs match in FIFO order per
-// channel; and a dry run that detects deadlock (common/dry_run.h).
+// of mini-batch b on that stage; SEND/RECV pairs match in posting order per
+// ordered device pair (a channel: NCCL and FIFOs have no tags); and a dry run that detects deadlock
+// (common/dry_run.h).
 #pragma once
 
 #include <cstddef>

@@ -104,7 +104,12 @@ int Horizon(const PassInfo& p, PredictionTarget target, bool forward) {
 
 }  // namespace
 
-void AnnotateWeights(Schedule& s, PredictionTarget target) {
+std::pair<int, int> WeightKey(const Action& a) {
+  return {a.version, a.weights == WeightSource::kPredicted ? a.horizon : 0};
+}
+
+void AnnotateWeights(Schedule& s, PredictionTarget target, WeightSwitch strategy) {
+  XPIPE_CHECK(strategy != WeightSwitch::kNone, "a weight switch strategy is swap or recompute");
   const WeightPolicy policy = PolicyOf(s.kind);
   const VersionAnalysis va = AnalyzeVersions(s);
   const int T = s.micro_batches;
@@ -125,6 +130,7 @@ void AnnotateWeights(Schedule& s, PredictionTarget target) {
       a.version = p.version_seen;
       a.horizon = 0;
       a.reuse_prediction = false;
+      a.weight_switch = WeightSwitch::kNone;
       switch (policy) {
         case WeightPolicy::kSynchronous:
         case WeightPolicy::kStale:
@@ -181,6 +187,28 @@ void AnnotateWeights(Schedule& s, PredictionTarget target) {
       if (a.weights == WeightSource::kPredicted && a.horizon == 0 && !a.reuse_prediction &&
           s.kind != ScheduleKind::kXPipe)
         a.weights = WeightSource::kCurrent;  // predicting zero steps ahead is the live weights
+    }
+  }
+  // The switch: a second walk, now that every pass's weights are known.
+  std::vector<std::pair<int, std::size_t>> forward_at(static_cast<std::size_t>(s.num_stages) * G);
+  std::vector<WeightSwitch> input_switch(static_cast<std::size_t>(s.num_stages) * G, WeightSwitch::kNone);
+  for (int d = 0; d < s.num_devices; ++d) {
+    auto& row = s.device_actions[d];
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      Action& a = row[i];
+      const std::size_t key = static_cast<std::size_t>(a.stage) * G + GlobalMicroBatch(a, T);
+      if (a.kind == ActionKind::kForward) {
+        forward_at[key] = {d, i};
+      } else if (IsBackwardPass(a.kind)) {
+        Action& f = s.device_actions[forward_at[key].first][forward_at[key].second];
+        if (WeightKey(f) != WeightKey(a)) {
+          a.weight_switch = strategy;
+          f.weight_switch = strategy;
+        }
+        input_switch[key] = a.weight_switch;
+      } else if (a.kind == ActionKind::kBackwardWeight) {
+        a.weight_switch = input_switch[key];  // W back-propagates I's graph
+      }
     }
   }
 }

@@ -39,7 +39,14 @@ int ClosedFormBackwardHorizon(int N, int T, int k);
 // Fills weights / version / horizon / reuse_prediction of every F, B, I, W
 // according to PolicyOf(s.kind); `target` chooses the horizon for predicting
 // schedules (XPipe, SpecTrain; PipeOptim always predicts its own backward).
-void AnnotateWeights(Schedule& s, PredictionTarget target);
+// Where a backward pass's weights differ from its forward's, both get
+// weight_switch = `strategy` (and the W of a split backward its I's).
+// REQUIRES: strategy != WeightSwitch::kNone.
+void AnnotateWeights(Schedule& s, PredictionTarget target, WeightSwitch strategy = WeightSwitch::kSwap);
+
+// The weights a compute pass reads, as (version, horizon): two passes with the
+// same key read the same numbers (a prediction 0 steps ahead is W_v itself).
+std::pair<int, int> WeightKey(const Action& a);
 
 // Per stage, the most weight versions that must be held at once: the live
 // version plus every replaced version a later pass still reads (stashes,

@@ -4,19 +4,22 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
 
 #include "common/error.h"
-#include "exec/channel.h"
+#include "common/lowering.h"
 
 namespace xpipe::exec {
 
 using Key = std::pair<int64_t, int>;  // (absolute version, horizon)
+using MsgKey = std::tuple<bool, int, int64_t>;
 
 struct Executor::Stage {
   int index = 0;
@@ -39,6 +42,7 @@ struct Executor::Stage {
 
   struct Context {                // one in-flight micro-batch
     torch::Tensor input, output;  // output: activation, or the loss on the last stage
+    torch::Tensor label;          // last stage
     std::vector<torch::Tensor> leaves;
     Key key;
     torch::Tensor grad_out;  // kept from I for W
@@ -61,106 +65,109 @@ double Norm(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor
   return std::sqrt(sum);
 }
 
-void SyncIfCuda(const torch::Device& d) {
-  if (d.is_cuda()) c10::cuda::getCurrentCUDAStream(d.index()).synchronize();
+MsgKey KeyOf(const Message& m) { return {m.forward, m.producer_stage, m.g}; }
+
+bool IsLowered(const Schedule& s) {
+  for (const auto& row : s.device_actions)
+    for (const Action& a : row)
+      if (IsComm(a.kind)) return true;
+  return false;
 }
 
 }  // namespace
 
-Executor::Executor(ExecConfig config, std::vector<std::vector<torch::Tensor>> params)
-    : config_(std::move(config)) {
-  XPIPE_CHECK(params.size() == config_.stages.size(), "one parameter list per stage");
-  XPIPE_CHECK(config_.devices.size() == config_.stages.size(), "one device per stage");
-  for (std::size_t k = 0; k < params.size(); ++k) {
-    auto st = std::make_unique<Stage>();
-    st->index = static_cast<int>(k);
-    st->model = config_.stages[k];
-    st->device = config_.devices[k];
-    for (auto& p : params[k]) st->w.push_back(p.to(st->device).clone());
-    for (auto& p : st->w) st->accum.push_back(torch::zeros_like(p));
-    st->opt = std::make_unique<Optimizer>(config_.optimizer, st->w);
-    stages_.push_back(std::move(st));
-  }
-}
+// Runs one rank's action list. One instance per rank and Run; touches only
+// the stages of its rank, so ranks need no locks between them.
+class Executor::Interpreter {
+ public:
+  Interpreter(Executor& ex, const Schedule& s, int rank, Transport& transport, SegmentResult& result,
+              const std::vector<int64_t>& base)
+      : ex_(ex), s_(s), rank_(rank), transport_(transport), result_(result), base_(base) {}
 
-Executor::~Executor() = default;
+  MicroBatchFn data;                                                      // training
+  std::function<std::pair<torch::Tensor, torch::Tensor>(int64_t)> chunk;  // evaluation
+  std::function<int64_t(int64_t)> batch_of;                               // samples of micro-batch g
+  int64_t first = 0;
+  std::atomic<int64_t>* done = nullptr;
+  EvalResult eval;
+  std::vector<std::vector<PredictionError>>* errors = nullptr;
+  std::vector<ActionSpan> spans;
+  std::function<int64_t()> now_ns;
 
-int Executor::num_stages() const { return static_cast<int>(stages_.size()); }
-std::vector<torch::Tensor>& Executor::params(int k) { return stages_[k]->w; }
-Optimizer& Executor::optimizer(int k) { return *stages_[k]->opt; }
-int64_t Executor::version(int k) const { return stages_[k]->version; }
-void Executor::set_version(int k, int64_t v) { stages_[k]->version = v; }
-
-torch::Tensor Executor::Predict(const torch::Tensor& x) {
-  torch::NoGradGuard no_grad;
-  torch::Tensor h = x;
-  for (auto& st : stages_) h = ForwardStage(st->model, h.to(st->device), st->w);
-  return h.to(torch::kCPU);
-}
-
-SegmentResult Executor::Run(const Schedule& s, const MicroBatchFn& data, int64_t first,
-                            std::atomic<int64_t>* done) {
-  XPIPE_CHECK(s.num_stages == num_stages(), "schedule and executor disagree on the number of stages");
-  const int S = s.num_stages, T = s.micro_batches;
-  SegmentResult result;
-  result.loss.assign(s.mini_batches, 0.0);
-  result.correct.assign(s.mini_batches, 0.0);
-  result.passes.resize(S);
-  result.versions_held.assign(S, 1);
-  std::vector<std::vector<PredictionError>> errors(S);
-
-  // Absolute key of a pass, and how often each key is used in this segment.
-  std::vector<int64_t> base(S);
-  for (int k = 0; k < S; ++k) base[k] = stages_[k]->version;
-  const auto key_of = [&](const Action& a) -> Key {
-    return {base[a.stage] + a.version, a.weights == WeightSource::kPredicted ? a.horizon : 0};
-  };
-  for (auto& st : stages_) {
-    st->uses.clear();
-    st->store.clear();
-    st->pending.clear();
-    st->ctx.clear();
-  }
-  for (const auto& row : s.device_actions)
-    for (const Action& a : row)
-      if (IsCompute(a.kind)) ++stages_[a.stage]->uses[key_of(a)];
-  const auto snapshot_if_needed = [&](Stage& st) {
-    const Key k{st.version, 0};
-    auto it = st.uses.find(k);
-    if (it != st.uses.end() && it->second > 0 && !st.store.count(k)) {
-      std::vector<torch::Tensor> copy;
-      for (const auto& t : st.w) copy.push_back(t.detach().clone());
-      st.store[k] = std::move(copy);
+  void Run() {
+    const auto& row = s_.device_actions[rank_];
+    std::vector<std::size_t> next_compute(row.size() + 1, row.size());
+    for (std::size_t i = row.size(); i-- > 0;)
+      next_compute[i] = IsCompute(row[i].kind) ? i : next_compute[i + 1];
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      const Action& a = row[i];
+      const int64_t start = now_ns();
+      try {
+        // Receives one compute action ahead: those of the next pass are
+        // posted before this one runs, so their transfers overlap it.
+        PostUpTo(IsCompute(a.kind) && i + 1 < row.size() ? next_compute[i + 1] : i + 1);
+        Execute(a);
+        while (!sends_.empty() && sends_.front()->Done()) sends_.pop_front();
+      } catch (const CommError& e) {
+        throw Failure(a, i, e.what(), e.peer());
+      } catch (const TrainingError& e) {
+        throw Failure(a, i, e.what(), e.lost_rank());
+      } catch (const c10::Error& e) {
+        throw Failure(a, i, e.what_without_backtrace(), std::nullopt);
+      } catch (const std::exception& e) {
+        throw Failure(a, i, e.what(), std::nullopt);
+      }
+      if (ex_.config_.record_trace && IsCompute(a.kind)) spans.push_back({rank_, start, now_ns(), a, 0});
     }
-  };
-  for (auto& st : stages_) snapshot_if_needed(*st);
-
-  std::vector<std::unique_ptr<Channel>> fwd, bwd;  // fwd[k]: k -> k+1; bwd[k]: k+1 -> k
-  const std::size_t capacity = static_cast<std::size_t>(S) * T + 8;
-  for (int k = 0; k + 1 < S; ++k) {
-    fwd.push_back(std::make_unique<Channel>(capacity));
-    bwd.push_back(std::make_unique<Channel>(capacity));
-  }
-  std::mutex error_mu;
-  std::optional<std::string> error;
-  std::vector<std::vector<ActionSpan>> spans(s.num_devices);
-  const auto t0 = std::chrono::steady_clock::now();
-  const auto now_ns = [&] {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
-        .count();
-  };
-  const auto fail = [&](const std::string& what) {
-    {
-      std::lock_guard<std::mutex> lock(error_mu);
-      if (!error) error = what;
+    try {
+      for (auto& p : sends_) p->Wait();
+    } catch (const CommError& e) {
+      throw TrainingError("rank " + std::to_string(rank_) + ": " + e.what(), e.peer());
     }
-    for (auto& c : fwd) c->Close();
-    for (auto& c : bwd) c->Close();
-  };
+  }
+
+ private:
+  TrainingError Failure(const Action& a, std::size_t i, const std::string& what,
+                        std::optional<int> peer) const {
+    return TrainingError("stage " + std::to_string(a.stage) + " action " + ToText(a, s_.micro_batches) +
+                             " (step " + std::to_string(i) + " of rank " + std::to_string(rank_) +
+                             "): " + what,
+                         peer);
+  }
+
+  Stage& stage(int k) { return *ex_.stages_[k]; }
+  bool evaluating() const { return static_cast<bool>(chunk); }
+
+  Key key_of(const Action& a) const {
+    return {base_[a.stage] + a.version, a.weights == WeightSource::kPredicted ? a.horizon : 0};
+  }
+
+  void PostUpTo(std::size_t limit) {
+    const auto& row = s_.device_actions[rank_];
+    for (; next_post_ < limit && next_post_ < row.size(); ++next_post_) {
+      const Action& a = row[next_post_];
+      if (a.kind != ActionKind::kRecvF && a.kind != ActionKind::kRecvB) continue;
+      const Message m = MessageOf(a, s_.micro_batches);
+      std::vector<int64_t> shape = {batch_of(m.g)};
+      // An activation has its producer's output shape, a gradient its producer's input shape.
+      const auto& sample = ex_.config_.sample_output_shapes.at(std::min(m.producer_stage, ReceiverStage(m)));
+      shape.insert(shape.end(), sample.begin(), sample.end());
+      const torch::Tensor buffer = torch::empty(shape, torch::TensorOptions().device(stage(a.stage).device));
+      recvs_[KeyOf(m)] = transport_.Recv(buffer, s_.stage_device[m.producer_stage]);
+    }
+  }
+
+  torch::Tensor Receive(const Message& m) {
+    auto it = recvs_.find(KeyOf(m));
+    XPIPE_CHECK(it != recvs_.end(), "a pass consumes a message whose RECV was not posted before it");
+    torch::Tensor t = it->second->Wait();
+    recvs_.erase(it);
+    return t;
+  }
 
   // Weights for a pass: an existing snapshot or prediction, else made now
   // from the live weights (which must be at the pass's version).
-  const auto weights = [&](Stage& st, const Action& a) -> const std::vector<torch::Tensor>& {
+  const std::vector<torch::Tensor>& weights(Stage& st, const Action& a) {
     const Key k = key_of(a);
     auto it = st.store.find(k);
     if (it != st.store.end()) return it->second;
@@ -172,191 +179,449 @@ SegmentResult Executor::Run(const Schedule& s, const MicroBatchFn& data, int64_t
     if (k.second == 0) {
       for (const auto& t : st.w) made.push_back(t.detach().clone());
     } else {
-      const double lr =
-          LearningRate(config_.optimizer.lr, config_.lr_schedule, st.opt->steps(), config_.total_steps);
+      const auto& c = ex_.config_;
+      const double lr = LearningRate(c.optimizer.lr, c.lr_schedule, st.opt->steps(), c.total_steps);
       const std::vector<torch::Tensor> d = st.opt->Direction(st.w);
       for (std::size_t i = 0; i < st.w.size(); ++i) made.push_back(st.w[i] - lr * k.second * d[i]);
       Stage::Pending p{k.first + k.second, k.first, k.second, made, {}};
       for (const auto& t : st.w) p.base.push_back(t.detach().clone());
       st.pending.push_back(std::move(p));
     }
+    ++result_.weight_copies[st.index];
     return st.store[k] = std::move(made);
-  };
-  const auto release = [&](Stage& st, const Key& k) {
+  }
+  void release(Stage& st, const Key& k) {
     if (--st.uses[k] <= 0) st.store.erase(k);
-  };
-  const auto record_versions = [&](Stage& st) {
-    std::vector<int64_t> held = {st.version};
+  }
+  void record_versions(Stage& st) {
+    int held = 1;
     for (const auto& [k, ws] : st.store)
-      if (k.second == 0 && k.first != st.version) held.push_back(k.first);
-    result.versions_held[st.index] = std::max(result.versions_held[st.index], static_cast<int>(held.size()));
-  };
+      if (k.second == 0 && k.first != st.version) ++held;
+    result_.versions_held[st.index] = std::max(result_.versions_held[st.index], held);
+  }
 
-  const auto run_action = [&](const Action& a) {
-    Stage& st = *stages_[a.stage];
-    const int k = a.stage;
-    const bool last = k == S - 1;
-    const int64_t g = GlobalMicroBatch(a, T);
-    PassRecord rec{a, key_of(a).first, key_of(a).second, false};
+  void Execute(const Action& a) {
     switch (a.kind) {
-      case ActionKind::kForward: {
-        torch::Tensor x;
-        if (k == 0) {
-          x = data(first + a.mini_batch, a.micro_batch).first.to(st.device);
-        } else {
-          auto got = fwd[k - 1]->Receive(g);
-          if (!got) return false;
-          x = got->to(st.device);
-        }
-        Stage::Context c;
-        c.input = x.detach().requires_grad_(k > 0);
-        c.key = key_of(a);
-        c.leaves = Leaves(weights(st, a));
-        torch::Tensor out = ForwardStage(st.model, c.input, c.leaves);
-        if (last) {
-          const torch::Tensor y = data(first + a.mini_batch, a.micro_batch).second.to(st.device);
-          const torch::Tensor loss = torch::cross_entropy_loss(out, y);
-          const double value = loss.item<double>();
-          if (!std::isfinite(value))
-            throw TrainingError("loss is " + std::string(std::isnan(value) ? "NaN" : "Inf") +
-                                " at mini-batch " + std::to_string(first + a.mini_batch) + " micro-batch " +
-                                std::to_string(a.micro_batch));
-          result.loss[a.mini_batch] += value / T;
-          result.correct[a.mini_batch] +=
-              out.argmax(1).eq(y).sum().item<double>() / static_cast<double>(y.size(0) * T);
-          c.output = loss;
-        } else {
-          c.output = out;
-          const torch::Tensor send = out.detach();
-          SyncIfCuda(st.device);
-          if (!fwd[k]->Send(g, send)) return false;
-        }
-        release(st, c.key);
-        st.ctx[g] = std::move(c);
-        break;
+      case ActionKind::kRecvF:
+      case ActionKind::kRecvB:
+        return;  // posted by PostUpTo, waited on by the pass that consumes it
+      case ActionKind::kSendF:
+      case ActionKind::kSendB: {
+        const Message m = MessageOf(a, s_.micro_batches);
+        auto it = outbox_.find(KeyOf(m));
+        XPIPE_CHECK(it != outbox_.end(), "a SEND before the pass that produces its message");
+        sends_.push_back(transport_.Send(it->second, s_.stage_device[ReceiverStage(m)]));
+        outbox_.erase(it);
+        return;
       }
+      case ActionKind::kForward:
+        return evaluating() ? EvalForward(a) : Forward(a);
       case ActionKind::kBackward:
-      case ActionKind::kBackwardInput: {
-        Stage::Context& c = st.ctx.at(g);
-        const Key kb = key_of(a);
-        if (kb != c.key) {  // this pass's weights differ from its forward's: recompute
-          rec.recomputed = true;
-          c.leaves = Leaves(weights(st, a));
-          c.input = c.input.detach().requires_grad_(k > 0);
-          torch::Tensor out = ForwardStage(st.model, c.input, c.leaves);
-          if (last)
-            out = torch::cross_entropy_loss(out,
-                                            data(first + a.mini_batch, a.micro_batch).second.to(st.device));
-          c.output = out;
-          c.key = kb;
-        }
-        release(st, kb);
-        torch::Tensor grad_out;
-        if (!last) {
-          auto got = bwd[k]->Receive(g);
-          if (!got) return false;
-          grad_out = got->to(st.device);
-        }
-        const bool split = a.kind == ActionKind::kBackwardInput;
-        std::vector<torch::Tensor> inputs;
-        if (k > 0) inputs.push_back(c.input);
-        if (!split) inputs.insert(inputs.end(), c.leaves.begin(), c.leaves.end());
-        std::vector<torch::Tensor> grads;
-        if (!inputs.empty())
-          grads = torch::autograd::grad({c.output}, inputs, {grad_out}, /*retain_graph=*/split,
-                                        /*create_graph=*/false, /*allow_unused=*/true);
-        if (k > 0) {
-          SyncIfCuda(st.device);
-          if (!bwd[k - 1]->Send(g, grads[0].detach())) return false;
-        }
-        if (split) {
-          c.grad_out = grad_out;
-        } else {
-          torch::NoGradGuard no_grad;
-          for (std::size_t i = 0; i < st.accum.size(); ++i) {
-            const torch::Tensor& gi = grads[(k > 0 ? 1 : 0) + i];
-            if (gi.defined()) st.accum[i].add_(gi);
-          }
-          st.ctx.erase(g);
-        }
-        break;
-      }
-      case ActionKind::kBackwardWeight: {
-        Stage::Context& c = st.ctx.at(g);
-        const auto grads = torch::autograd::grad({c.output}, c.leaves, {c.grad_out}, /*retain_graph=*/false,
-                                                 /*create_graph=*/false, /*allow_unused=*/true);
-        {
-          torch::NoGradGuard no_grad;
-          for (std::size_t i = 0; i < st.accum.size(); ++i)
-            if (grads[i].defined()) st.accum[i].add_(grads[i]);
-        }
-        release(st, key_of(a));
-        st.ctx.erase(g);
-        break;
-      }
-      case ActionKind::kUpdate: {
-        const double lr =
-            LearningRate(config_.optimizer.lr, config_.lr_schedule, st.opt->steps(), config_.total_steps);
-        std::vector<torch::Tensor> mean;
-        for (auto& t : st.accum) mean.push_back(t / T);
-        st.opt->Step(st.w, mean, lr);
-        ++st.version;
-        for (auto& t : st.accum) t.zero_();
-        torch::NoGradGuard no_grad;
-        for (auto it = st.pending.begin(); it != st.pending.end();) {
-          if (it->target != st.version) {
-            ++it;
-            continue;
-          }
-          const double denom = Norm(it->base, st.w);
-          if (denom > 0)
-            errors[k].push_back({k, it->version, it->horizon, Norm(it->predicted, st.w) / denom});
-          it = st.pending.erase(it);
-        }
-        snapshot_if_needed(st);
-        if (done != nullptr && last) ++*done;
-        break;
-      }
-      default:  // SEND/RECV: channels carry the data; nothing to run
-        return true;
+      case ActionKind::kBackwardInput:
+        return Backward(a);
+      case ActionKind::kBackwardWeight:
+        return BackwardWeight(a);
+      case ActionKind::kUpdate:
+        return Update(a);
     }
-    if (IsCompute(a.kind)) result.passes[k].push_back(rec);
-    record_versions(st);
-    return true;
-  };
+  }
 
+  torch::Tensor Input(const Action& a, int64_t g) {
+    if (a.stage > 0) return Receive({true, a.stage - 1, g});
+    return data(first + a.mini_batch, a.micro_batch).first.to(stage(a.stage).device);
+  }
+  torch::Tensor Label(const Action& a) {
+    return data(first + a.mini_batch, a.micro_batch).second.to(stage(a.stage).device);
+  }
+  torch::Tensor Loss(const Action& a, const torch::Tensor& out, const torch::Tensor& y) {
+    const torch::Tensor loss = torch::cross_entropy_loss(out, y);
+    const double value = loss.item<double>();
+    if (!std::isfinite(value))
+      throw TrainingError("loss is " + std::string(std::isnan(value) ? "NaN" : "Inf") + " at mini-batch " +
+                          std::to_string(first + a.mini_batch) + " micro-batch " +
+                          std::to_string(a.micro_batch));
+    const int T = s_.micro_batches;
+    result_.loss[a.mini_batch] += value / T;
+    result_.correct[a.mini_batch] +=
+        out.argmax(1).eq(y).sum().item<double>() / static_cast<double>(y.size(0) * T);
+    return loss;
+  }
+
+  void Forward(const Action& a) {
+    Stage& st = stage(a.stage);
+    const int k = a.stage;
+    const bool last = k == s_.num_stages - 1;
+    const int64_t g = GlobalMicroBatch(a, s_.micro_batches);
+    Stage::Context c;
+    c.key = key_of(a);
+    const std::vector<torch::Tensor>& ws = weights(st, a);
+    torch::Tensor out;
+    if (a.weight_switch == WeightSwitch::kRecompute) {
+      // Its backward runs the forward again: keep only the input.
+      torch::NoGradGuard no_grad;
+      c.input = Input(a, g);
+      out = ForwardStage(st.model, c.input, ws);
+    } else {
+      if (a.weight_switch == WeightSwitch::kSwap) {
+        // A private copy, so the backward can load its weights into it.
+        torch::NoGradGuard no_grad;
+        for (const auto& t : ws) c.leaves.push_back(t.clone().requires_grad_(true));
+        ++result_.weight_copies[k];
+      } else {
+        c.leaves = Leaves(ws);
+      }
+      c.input = Input(a, g).detach().requires_grad_(k > 0);
+      out = ForwardStage(st.model, c.input, c.leaves);
+    }
+    ++result_.forwards_run[k];
+    if (last) {
+      c.label = Label(a);
+      c.output = Loss(a, out, c.label);
+    } else {
+      c.output = out;
+      outbox_[{true, k, g}] = out.detach();
+    }
+    result_.passes[k].push_back({a, c.key.first, c.key.second, false});
+    release(st, c.key);
+    st.ctx[g] = std::move(c);
+    record_versions(st);
+  }
+
+  void EvalForward(const Action& a) {
+    Stage& st = stage(a.stage);
+    const int k = a.stage;
+    const int64_t g = a.mini_batch;
+    torch::NoGradGuard no_grad;
+    const torch::Tensor x = k > 0 ? Receive({true, k - 1, g}) : chunk(g).first.to(st.device);
+    const torch::Tensor out = ForwardStage(st.model, x, st.w);
+    if (k + 1 < s_.num_stages) {
+      outbox_[{true, k, g}] = out;
+      return;
+    }
+    const torch::Tensor y = chunk(g).second.to(st.device);
+    eval.loss_sum += torch::cross_entropy_loss(out, y).item<double>() * static_cast<double>(y.size(0));
+    eval.correct += out.argmax(1).eq(y).sum().item<double>();
+  }
+
+  void Backward(const Action& a) {
+    Stage& st = stage(a.stage);
+    const int k = a.stage;
+    const bool last = k == s_.num_stages - 1;
+    const int64_t g = GlobalMicroBatch(a, s_.micro_batches);
+    Stage::Context& c = st.ctx.at(g);
+    const Key kb = key_of(a);
+    PassRecord rec{a, kb.first, kb.second, false};
+    torch::Tensor grad_out;
+    if (!last) grad_out = Receive({false, k + 1, g});
+    switch (a.weight_switch) {
+      case WeightSwitch::kNone:
+        if (kb != c.key)
+          throw TrainingError(
+              "the backward's weights differ from its forward's but the schedule names no switch");
+        break;
+      case WeightSwitch::kSwap: {
+        torch::NoGradGuard no_grad;
+        const std::vector<torch::Tensor>& wb = weights(st, a);
+        // variable_data: the same storage under a fresh version counter, so
+        // the graph's saved weights (and views of them) read the new values.
+        for (std::size_t i = 0; i < wb.size(); ++i) c.leaves[i].variable_data().copy_(wb[i]);
+        ++result_.weight_copies[k];
+        break;
+      }
+      case WeightSwitch::kRecompute: {
+        rec.recomputed = true;
+        c.leaves = Leaves(weights(st, a));
+        c.input = c.input.detach().requires_grad_(k > 0);
+        torch::Tensor out = ForwardStage(st.model, c.input, c.leaves);
+        c.output = last ? torch::cross_entropy_loss(out, c.label) : out;
+        ++result_.forwards_run[k];
+        break;
+      }
+    }
+    c.key = kb;
+    release(st, kb);
+    const bool split = a.kind == ActionKind::kBackwardInput;
+    std::vector<torch::Tensor> inputs;
+    if (k > 0) inputs.push_back(c.input);
+    if (!split) inputs.insert(inputs.end(), c.leaves.begin(), c.leaves.end());
+    std::vector<torch::Tensor> grads;
+    if (!inputs.empty())
+      grads = torch::autograd::grad({c.output}, inputs, {grad_out}, /*retain_graph=*/split,
+                                    /*create_graph=*/false, /*allow_unused=*/true);
+    if (k > 0) outbox_[{false, k, g}] = grads[0].detach();
+    if (split) {
+      c.grad_out = grad_out;
+    } else {
+      Accumulate(st, grads, k > 0 ? 1 : 0);
+      st.ctx.erase(g);
+    }
+    result_.passes[k].push_back(rec);
+    record_versions(st);
+  }
+
+  void BackwardWeight(const Action& a) {
+    Stage& st = stage(a.stage);
+    const int64_t g = GlobalMicroBatch(a, s_.micro_batches);
+    Stage::Context& c = st.ctx.at(g);
+    if (!c.leaves.empty()) {  // a stage without parameters has no weight gradient
+      const auto grads = torch::autograd::grad({c.output}, c.leaves, {c.grad_out}, /*retain_graph=*/false,
+                                               /*create_graph=*/false, /*allow_unused=*/true);
+      Accumulate(st, grads, 0);
+    }
+    release(st, key_of(a));
+    st.ctx.erase(g);
+    result_.passes[a.stage].push_back({a, key_of(a).first, key_of(a).second, false});
+  }
+
+  static void Accumulate(Stage& st, const std::vector<torch::Tensor>& grads, std::size_t offset) {
+    torch::NoGradGuard no_grad;
+    for (std::size_t i = 0; i < st.accum.size(); ++i)
+      if (grads[offset + i].defined()) st.accum[i].add_(grads[offset + i]);
+  }
+
+  void Update(const Action& a) {
+    Stage& st = stage(a.stage);
+    const auto& c = ex_.config_;
+    const double lr = LearningRate(c.optimizer.lr, c.lr_schedule, st.opt->steps(), c.total_steps);
+    std::vector<torch::Tensor> mean;
+    for (auto& t : st.accum) mean.push_back(t / s_.micro_batches);
+    st.opt->Step(st.w, mean, lr);
+    ++st.version;
+    for (auto& t : st.accum) t.zero_();
+    torch::NoGradGuard no_grad;
+    for (auto it = st.pending.begin(); it != st.pending.end();) {
+      if (it->target != st.version) {
+        ++it;
+        continue;
+      }
+      const double denom = Norm(it->base, st.w);
+      if (denom > 0)
+        (*errors)[a.stage].push_back({a.stage, it->version, it->horizon, Norm(it->predicted, st.w) / denom});
+      it = st.pending.erase(it);
+    }
+    SnapshotIfNeeded(st);
+    if (done != nullptr && a.stage == s_.num_stages - 1) ++*done;
+    record_versions(st);
+  }
+
+ public:
+  // A pass of this segment reads the live version by its number: keep a copy
+  // before the next update replaces it.
+  void SnapshotIfNeeded(Stage& st) {
+    const Key k{st.version, 0};
+    auto it = st.uses.find(k);
+    if (it != st.uses.end() && it->second > 0 && !st.store.count(k)) {
+      std::vector<torch::Tensor> copy;
+      for (const auto& t : st.w) copy.push_back(t.detach().clone());
+      st.store[k] = std::move(copy);
+      ++result_.weight_copies[st.index];
+    }
+  }
+
+ private:
+  Executor& ex_;
+  const Schedule& s_;
+  const int rank_;
+  Transport& transport_;
+  SegmentResult& result_;
+  const std::vector<int64_t>& base_;
+  std::size_t next_post_ = 0;
+  std::map<MsgKey, std::unique_ptr<Transport::Pending>> recvs_;
+  std::map<MsgKey, torch::Tensor> outbox_;
+  std::deque<std::unique_ptr<Transport::Pending>> sends_;
+};
+
+Executor::Executor(ExecConfig config, std::vector<std::vector<torch::Tensor>> params)
+    : config_(std::move(config)) {
+  const std::size_t S = config_.stages.size();
+  XPIPE_CHECK(params.size() == S, "one parameter list per stage");
+  XPIPE_CHECK(config_.devices.size() == S, "one device per stage");
+  XPIPE_CHECK(config_.sample_output_shapes.size() == S, "one output shape per stage");
+  stages_.resize(S);
+  for (std::size_t k = 0; k < S; ++k) {
+    if (!config_.local_ranks.empty() && std::find(config_.local_ranks.begin(), config_.local_ranks.end(),
+                                                  config_.stage_rank.at(k)) == config_.local_ranks.end())
+      continue;  // another rank's stage
+    auto st = std::make_unique<Stage>();
+    st->index = static_cast<int>(k);
+    st->model = config_.stages[k];
+    st->device = config_.devices[k];
+    for (auto& p : params[k]) st->w.push_back(p.to(st->device).clone());
+    for (auto& p : st->w) st->accum.push_back(torch::zeros_like(p));
+    st->opt = std::make_unique<Optimizer>(config_.optimizer, st->w);
+    stages_[k] = std::move(st);
+  }
+}
+
+Executor::~Executor() = default;
+
+int Executor::num_stages() const { return static_cast<int>(stages_.size()); }
+bool Executor::is_local(int k) const { return stages_[k] != nullptr; }
+std::vector<torch::Tensor>& Executor::params(int k) { return stages_.at(k)->w; }
+Optimizer& Executor::optimizer(int k) { return *stages_.at(k)->opt; }
+int64_t Executor::version(int k) const { return stages_.at(k)->version; }
+void Executor::set_version(int k, int64_t v) { stages_.at(k)->version = v; }
+
+namespace {
+
+// Runs `body(rank, transport)` for every local rank: one thread each, with
+// LibTorch's per-thread settings made there. Rethrows the first failure.
+void RunRanks(const Schedule& s, const std::vector<int>& local, Transport* transport,
+              const std::vector<torch::Device>& stage_devices,
+              const std::function<void(int, Transport&)>& body) {
+  std::vector<int> ranks = local;
+  if (ranks.empty())
+    for (int d = 0; d < s.num_devices; ++d) ranks.push_back(d);
+  std::unique_ptr<InProcessHub> hub;
+  std::vector<std::unique_ptr<Transport>> endpoints;
+  if (transport == nullptr) {
+    XPIPE_CHECK(static_cast<int>(ranks.size()) == s.num_devices, "in-process runs hold every rank");
+    hub = MakeInProcessHub(s.num_devices);
+    for (int d = 0; d < s.num_devices; ++d) endpoints.push_back(hub->Endpoint(d));
+  }
+  std::mutex mu;
+  std::optional<TrainingError> error;
   const auto worker = [&](int d) {
     torch::set_num_threads(1);
     torch::AutoGradMode grad_mode(true);
     std::optional<c10::cuda::CUDAStreamGuard> stream;
-    const torch::Device dev = stages_[s.device_actions[d].empty() ? 0 : s.device_actions[d][0].stage]->device;
-    if (dev.is_cuda()) stream.emplace(c10::cuda::getStreamFromPool(false, dev.index()));
-    const auto& row = s.device_actions[d];
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      const Action& a = row[i];
-      const int64_t start = now_ns();
-      try {
-        if (!run_action(a)) return;  // another worker failed and closed the channels
-      } catch (const c10::Error& e) {
-        fail("stage " + std::to_string(a.stage) + " action " + ToText(a, T) + " (step " + std::to_string(i) +
-             " of device " + std::to_string(d) + "): " + e.what_without_backtrace());
-        return;
-      } catch (const std::exception& e) {
-        fail("stage " + std::to_string(a.stage) + " action " + ToText(a, T) + " (step " + std::to_string(i) +
-             " of device " + std::to_string(d) + "): " + e.what());
-        return;
+    for (int k = 0; k < s.num_stages; ++k)
+      if (s.stage_device[k] == d && stage_devices[k].is_cuda()) {
+        stream.emplace(c10::cuda::getStreamFromPool(false, stage_devices[k].index()));
+        break;
       }
-      if (config_.record_trace && IsCompute(a.kind)) spans[d].push_back({d, start, now_ns(), a, 0});
+    try {
+      body(d, transport != nullptr ? *transport : *endpoints[d]);
+    } catch (const TrainingError& e) {
+      std::lock_guard<std::mutex> lock(mu);
+      // The first failure is the cause; the others were stopped by it.
+      if (!error) error = e;
+      if (hub) hub->Close();
     }
   };
-  std::vector<std::thread> threads;
-  for (int d = 0; d < s.num_devices; ++d) threads.emplace_back(worker, d);
-  for (auto& t : threads) t.join();
+  if (ranks.size() == 1) {
+    worker(ranks[0]);
+  } else {
+    std::vector<std::thread> threads;
+    for (int d : ranks) threads.emplace_back(worker, d);
+    for (auto& t : threads) t.join();
+  }
+  if (error) throw *error;
+}
+
+}  // namespace
+
+SegmentResult Executor::Run(const Schedule& schedule, const MicroBatchFn& data, int64_t first,
+                            Transport* transport, std::atomic<int64_t>* done) {
+  XPIPE_CHECK(schedule.num_stages == num_stages(), "schedule and executor disagree on the number of stages");
+  const Schedule s = IsLowered(schedule) ? schedule : LowerCommunication(schedule);
+  const int S = s.num_stages;
+  SegmentResult result;
+  result.loss.assign(s.mini_batches, 0.0);
+  result.correct.assign(s.mini_batches, 0.0);
+  result.passes.resize(S);
+  result.versions_held.assign(S, 1);
+  result.forwards_run.assign(S, 0);
+  result.weight_copies.assign(S, 0);
+  std::vector<std::vector<PredictionError>> errors(S);
+
+  std::vector<int64_t> base(S, 0);
+  for (int k = 0; k < S; ++k)
+    if (stages_[k]) base[k] = stages_[k]->version;
+  for (auto& st : stages_) {
+    if (!st) continue;
+    st->uses.clear();
+    st->store.clear();
+    st->pending.clear();
+    st->ctx.clear();
+  }
+  for (const auto& row : s.device_actions)
+    for (const Action& a : row)
+      if (IsCompute(a.kind) && stages_[a.stage])
+        ++stages_[a.stage]
+              ->uses[{base[a.stage] + a.version, a.weights == WeightSource::kPredicted ? a.horizon : 0}];
+
+  std::vector<std::vector<ActionSpan>> spans(s.num_devices);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto now_ns = [t0] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+        .count();
+  };
+  const int64_t micro = config_.micro_batch_size;
+  RunRanks(s, config_.local_ranks, transport, config_.devices, [&](int d, Transport& t) {
+    Interpreter in(*this, s, d, t, result, base);
+    in.data = data;
+    in.batch_of = [micro](int64_t) { return micro; };
+    in.first = first;
+    in.done = done;
+    in.errors = &errors;
+    in.now_ns = now_ns;
+    for (int k = 0; k < S; ++k)
+      if (s.stage_device[k] == d) in.SnapshotIfNeeded(*stages_[k]);
+    in.Run();
+    spans[d] = std::move(in.spans);
+  });
   result.seconds = static_cast<double>(now_ns()) / 1e9;
-  if (error) throw TrainingError(*error);
   for (auto& e : errors) result.prediction_errors.insert(result.prediction_errors.end(), e.begin(), e.end());
   for (auto& sp : spans) result.trace.spans.insert(result.trace.spans.end(), sp.begin(), sp.end());
   return result;
+}
+
+EvalResult Executor::Evaluate(const Schedule& layout, int64_t chunks,
+                              const std::function<std::pair<torch::Tensor, torch::Tensor>(int64_t)>& chunk,
+                              const std::function<int64_t(int64_t)>& sizes, Transport* transport) {
+  // A forward-only schedule: each rank runs its stages in order, chunk by chunk.
+  Schedule e;
+  e.kind = ScheduleKind::kCustom;
+  e.num_devices = layout.num_devices;
+  e.num_stages = layout.num_stages;
+  e.stage_device = layout.stage_device;
+  e.micro_batches = 1;
+  e.mini_batches = static_cast<int>(chunks);
+  e.device_actions.resize(e.num_devices);
+  for (int64_t g = 0; g < chunks; ++g)
+    for (int k = 0; k < e.num_stages; ++k) {
+      Action f;
+      f.stage = k;
+      f.mini_batch = static_cast<int>(g);
+      e.device_actions[e.stage_device[k]].push_back(f);
+    }
+  const Schedule lowered = LowerCommunication(e);
+  SegmentResult unused;
+  unused.weight_copies.assign(e.num_stages, 0);
+  std::vector<int64_t> base(e.num_stages, 0);
+  std::mutex mu;
+  EvalResult total;
+  RunRanks(lowered, config_.local_ranks, transport, config_.devices, [&](int d, Transport& t) {
+    torch::NoGradGuard no_grad;
+    Interpreter in(*this, lowered, d, t, unused, base);
+    in.chunk = chunk;
+    in.batch_of = sizes;
+    in.now_ns = [] { return int64_t{0}; };
+    in.Run();
+    std::lock_guard<std::mutex> lock(mu);
+    total.loss_sum += in.eval.loss_sum;
+    total.correct += in.eval.correct;
+  });
+  return total;
+}
+
+std::vector<std::vector<int64_t>> SampleOutputShapes(const std::vector<Model>& stages,
+                                                     const std::vector<int64_t>& input_shape) {
+  torch::NoGradGuard no_grad;
+  std::vector<int64_t> shape = {1};
+  shape.insert(shape.end(), input_shape.begin(), input_shape.end());
+  torch::Tensor h = torch::zeros(shape);
+  std::vector<std::vector<int64_t>> out;
+  torch::Generator gen = at::detail::createCPUGenerator(0);
+  for (const Model& stage : stages) {
+    std::vector<torch::Tensor> params;
+    for (const auto& layer : stage)
+      for (auto& t : layer->Init(gen)) params.push_back(t);
+    h = ForwardStage(stage, h, params);
+    out.emplace_back(h.sizes().begin() + 1, h.sizes().end());
+  }
+  return out;
 }
 
 }  // namespace xpipe::exec

@@ -1,14 +1,23 @@
 // Executor: runs a Schedule on real devices with LibTorch.
 //
-// One worker thread per schedule device runs that device's action list in
-// order: the same IR the simulator runs, no second copy of the schedule
-// logic. Activations and gradients move between stages through bounded
-// channels. Each pass uses the weights its annotation names (common/
-// versioning.h): the live version, a stashed or buffered version, or a
-// predicted one W_v - lr * s * D from the stage's optimizer. Weight sets are
-// immutable snapshots shared by the passes that use them and dropped after
-// their last use; a backward whose weights differ from its forward's
-// recomputes the forward with them first.
+// The schedule is lowered (common/lowering.h) and each rank (one per schedule
+// device) interprets its own action list in order: F, B, I, W call the model
+// with the weights the annotation names; SEND and RECV post on a Transport
+// (receives one compute action ahead, so transfers overlap compute) and a pass
+// waits only for the message it consumes; U steps the optimizer. The same
+// interpreter runs every rank as a thread of one process over the in-process
+// transport, or one rank per process over c10d (exec/rank.h).
+//
+// Weights: each pass uses the live version, a stashed or buffered version, or
+// a prediction W_v - lr * s * D; weight sets are immutable snapshots shared by
+// the passes that use them and dropped after their last use. A backward whose
+// weights differ from its forward's does what its weight_switch says:
+//   swap:      its forward ran on a private copy of its weights; the
+//              backward's weights are copied into it under the saved graph, so
+//              the input gradient uses them and the weight gradient the
+//              forward's activations (two weight copies, no extra compute);
+//   recompute: its forward ran without a graph (only the input is kept); the
+//              backward runs the forward again with its own weights first.
 //
 // Stage state (weights, optimizer, version count) persists across Run()
 // calls, so training is a sequence of schedules ("segments") with a drained
@@ -27,19 +36,31 @@
 #include "common/trace.h"
 #include "exec/model.h"
 #include "exec/optimizer.h"
+#include "exec/transport.h"
 
 namespace xpipe::exec {
 
-// Training fails at run time (NaN loss, a LibTorch error): names stage,
-// action and step.
+// Training fails at run time (NaN loss, a LibTorch error, a lost peer): names
+// stage, action and step; lost_rank is the peer whose loss stopped it.
 class TrainingError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit TrainingError(const std::string& what, std::optional<int> lost_rank = std::nullopt)
+      : std::runtime_error(what), lost_rank_(lost_rank) {}
+  std::optional<int> lost_rank() const { return lost_rank_; }
+
+ private:
+  std::optional<int> lost_rank_;
 };
 
 struct ExecConfig {
-  std::vector<Model> stages;
-  std::vector<torch::Device> devices;  // per stage
+  std::vector<Model> stages;  // every stage of the model
+  // Output shape of one sample of each stage (no batch dimension): receive
+  // buffers are sized from it, so no shapes travel with the messages.
+  std::vector<std::vector<int64_t>> sample_output_shapes;
+  std::vector<torch::Device> devices;  // per stage (only local stages' are used)
+  std::vector<int> local_ranks;        // schedule devices (ranks) this process runs; empty = all
+  std::vector<int> stage_rank;         // per stage, the rank that holds it (with local_ranks)
+  int64_t micro_batch_size = 1;        // samples per training micro-batch
   OptimizerConfig optimizer;
   LrSchedule lr_schedule = LrSchedule::kConstant;
   int64_t total_steps = 0;  // optimizer steps in the whole run, for the lr schedule
@@ -47,7 +68,8 @@ struct ExecConfig {
 };
 
 // Input and label of micro-batch j of mini-batch b (b counted from the start
-// of training). Called from stage threads; must be thread-safe.
+// of training). Called from the threads of the first and last stages; must be
+// thread-safe.
 using MicroBatchFn = std::function<std::pair<torch::Tensor, torch::Tensor>(int64_t b, int j)>;
 
 // Which weights one pass used: absolute version and horizon (0 = no prediction).
@@ -55,7 +77,7 @@ struct PassRecord {
   Action action;
   int64_t version = 0;
   int horizon = 0;
-  bool recomputed = false;  // backward re-ran the forward with its own weights
+  bool recomputed = false;  // the pass ran its forward a second time
 };
 
 // ||W_hat - W_target|| / ||W_v - W_target|| for a prediction W_hat made at
@@ -67,43 +89,67 @@ struct PredictionError {
   double ratio = 0;
 };
 
+// What this process saw. loss and correct are filled where the last stage is
+// local; passes and versions_held for local stages.
 struct SegmentResult {
   std::vector<double> loss;                     // per mini-batch: mean of its micro-batch losses
   std::vector<double> correct;                  // per mini-batch: fraction classified right
   std::vector<std::vector<PassRecord>> passes;  // per stage
   std::vector<PredictionError> prediction_errors;
-  std::vector<int> versions_held;  // per stage, most weight versions alive at once
-  Trace trace;                     // with record_trace: real start/end of every action
+  std::vector<int> versions_held;      // per stage, most weight versions alive at once
+  std::vector<int64_t> forwards_run;   // per stage: forward computations, recomputes included
+  std::vector<int64_t> weight_copies;  // per stage: weight sets copied or predicted
+  Trace trace;                         // with record_trace: real start/end of every action
   double seconds = 0;
+};
+
+// Evaluation through the pipeline: summed loss and correct count over the
+// samples, known where the last stage is local.
+struct EvalResult {
+  double loss_sum = 0, correct = 0;
 };
 
 class Executor {
  public:
-  // REQUIRES: params[k] matches stages[k]'s layers.
+  // REQUIRES: params[k] matches stages[k]'s layers for every local stage k
+  // (entries of other stages are ignored and may be empty).
   Executor(ExecConfig config, std::vector<std::vector<torch::Tensor>> params);
   ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
   // Runs schedule `s` (its mini-batch b is training mini-batch first + b).
-  // `done` (optional) counts finished mini-batches for progress reports.
+  // `transport`: this process's rank; null = every rank as a thread over the
+  // in-process transport. `done` (optional) counts finished mini-batches.
   // REQUIRES: Validate(s).ok, s.num_stages == stages. Throws TrainingError.
   SegmentResult Run(const Schedule& s, const MicroBatchFn& data, int64_t first_mini_batch,
-                    std::atomic<int64_t>* done = nullptr);
+                    Transport* transport = nullptr, std::atomic<int64_t>* done = nullptr);
+
+  // Forward-only pipeline over `chunks` batches: chunk(i) gives images (read
+  // on the first stage's rank) and labels (on the last's); sizes(i) its size.
+  // `layout`: any schedule of this run (for its stage-to-rank map).
+  EvalResult Evaluate(const Schedule& layout, int64_t chunks,
+                      const std::function<std::pair<torch::Tensor, torch::Tensor>(int64_t)>& chunk,
+                      const std::function<int64_t(int64_t)>& sizes, Transport* transport = nullptr);
 
   int num_stages() const;
-  // Live weights of stage k (on its device) and its optimizer; not while Run is active.
+  bool is_local(int k) const;
+  // Live weights of local stage k (on its device) and its optimizer; not while Run is active.
   std::vector<torch::Tensor>& params(int k);
   Optimizer& optimizer(int k);
   int64_t version(int k) const;
   void set_version(int k, int64_t v);
-  // Forward through all stages with the live weights (evaluation).
-  torch::Tensor Predict(const torch::Tensor& x);
 
  private:
   struct Stage;
+  class Interpreter;
   ExecConfig config_;
-  std::vector<std::unique_ptr<Stage>> stages_;
+  std::vector<std::unique_ptr<Stage>> stages_;  // null for stages of other ranks
 };
+
+// The output shape of one sample after each stage, from a forward of one
+// sample of `input_shape` ({C, H, W}) on the CPU.
+std::vector<std::vector<int64_t>> SampleOutputShapes(const std::vector<Model>& stages,
+                                                     const std::vector<int64_t>& input_shape);
 
 }  // namespace xpipe::exec

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -34,37 +35,31 @@ void SaveTensors(const std::vector<torch::Tensor>& tensors, const std::string& p
   if (std::rename(tmp.c_str(), path.c_str()) != 0) throw InputError(path, "cannot rename temporary file");
 }
 
-// Layout: [position ints, position doubles, then per stage: version, weights..., optimizer state...].
-void SaveCheckpoint(Executor& ex, const Position& pos, const std::string& path) {
-  std::vector<torch::Tensor> t = {torch::tensor({static_cast<int64_t>(pos.epoch), pos.step, pos.counted,
-                                                 static_cast<int64_t>(ex.num_stages())}),
-                                  torch::tensor({pos.loss_sum, pos.correct_sum}, torch::kFloat64)};
-  for (int k = 0; k < ex.num_stages(); ++k) {
-    t.push_back(torch::tensor(ex.version(k)));
-    for (const auto& p : ex.params(k)) t.push_back(p.detach().cpu());
-    for (const auto& s : ex.optimizer(k).State()) t.push_back(s.detach().cpu());
-  }
-  SaveTensors(t, path);
-}
-
-Position LoadCheckpoint(Executor& ex, const std::string& path) {
+std::vector<torch::Tensor> LoadTensors(const std::string& path) {
   std::vector<torch::Tensor> t;
   try {
     torch::load(t, path);
   } catch (const c10::Error& e) {
     throw InputError(path, "not a checkpoint of this run (" + std::string(e.what_without_backtrace()) + ")");
   }
-  if (t.size() < 2 || t[0].numel() != 4 || t[0][3].item<int64_t>() != ex.num_stages())
-    throw InputError(path, "checkpoint is for a different number of stages");
-  Position pos;
-  pos.epoch = static_cast<int>(t[0][0].item<int64_t>());
-  pos.step = t[0][1].item<int64_t>();
-  pos.counted = t[0][2].item<int64_t>();
-  pos.loss_sum = t[1][0].item<double>();
-  pos.correct_sum = t[1][1].item<double>();
-  std::size_t at = 2;
+  return t;
+}
+
+// The local stages' versions, weights and optimizer states, in stage order.
+void AppendStages(Executor& ex, std::vector<torch::Tensor>& t) {
+  for (int k = 0; k < ex.num_stages(); ++k) {
+    if (!ex.is_local(k)) continue;
+    t.push_back(torch::tensor(ex.version(k)));
+    for (const auto& p : ex.params(k)) t.push_back(p.detach().cpu());
+    for (const auto& s : ex.optimizer(k).State()) t.push_back(s.detach().cpu());
+  }
+}
+
+void RestoreStages(Executor& ex, const std::vector<torch::Tensor>& t, std::size_t at,
+                   const std::string& path) {
   torch::NoGradGuard no_grad;
   for (int k = 0; k < ex.num_stages(); ++k) {
+    if (!ex.is_local(k)) continue;
     ex.set_version(k, t.at(at++).item<int64_t>());
     for (auto& p : ex.params(k)) {
       if (!t.at(at).sizes().equals(p.sizes())) throw InputError(path, "checkpoint is for a different model");
@@ -74,28 +69,219 @@ Position LoadCheckpoint(Executor& ex, const std::string& path) {
     for (std::size_t i = 0; i < ex.optimizer(k).State().size(); ++i) state.push_back(t.at(at++));
     ex.optimizer(k).LoadState(state);
   }
+}
+
+// Single process, one file: [position ints, position doubles, then per stage:
+// version, weights..., optimizer state...].
+void SaveCheckpoint(Executor& ex, const Position& pos, const std::string& path) {
+  std::vector<torch::Tensor> t = {torch::tensor({static_cast<int64_t>(pos.epoch), pos.step, pos.counted,
+                                                 static_cast<int64_t>(ex.num_stages())}),
+                                  torch::tensor({pos.loss_sum, pos.correct_sum}, torch::kFloat64)};
+  AppendStages(ex, t);
+  SaveTensors(t, path);
+}
+
+Position LoadCheckpoint(Executor& ex, const std::string& path) {
+  const std::vector<torch::Tensor> t = LoadTensors(path);
+  if (t.size() < 2 || t[0].numel() != 4 || t[0][3].item<int64_t>() != ex.num_stages())
+    throw InputError(path, "checkpoint is for a different number of stages");
+  Position pos;
+  pos.epoch = static_cast<int>(t[0][0].item<int64_t>());
+  pos.step = t[0][1].item<int64_t>();
+  pos.counted = t[0][2].item<int64_t>();
+  pos.loss_sum = t[1][0].item<double>();
+  pos.correct_sum = t[1][1].item<double>();
+  RestoreStages(ex, t, 2, path);
   return pos;
 }
 
-std::vector<torch::Device> Devices(const std::string& kind, const Schedule& layout) {
+// Distributed: each rank writes its shard `<path>.rank<R>.<step>` (atomically),
+// then, once all shards are on disk, rank 0 writes the manifest `<path>` that
+// names the step; only then do ranks drop their older shards. A job killed
+// anywhere in between resumes from the last manifest, whose shards all exist.
+std::string ShardPath(const std::string& path, int rank, int64_t global_step) {
+  return path + ".rank" + std::to_string(rank) + "." + std::to_string(global_step);
+}
+
+void SaveDistributed(Executor& ex, Rank& rank, const Position& pos, int64_t global_step,
+                     int64_t previous_step, const std::string& path) {
+  std::vector<torch::Tensor> t = {torch::tensor({global_step, static_cast<int64_t>(rank.world())})};
+  AppendStages(ex, t);
+  SaveTensors(t, ShardPath(path, rank.rank(), global_step));
+  rank.Barrier();
+  if (rank.rank() == 0)
+    WriteFileAtomic(path, json({{"xpipe_checkpoint", 1},
+                                {"world_size", rank.world()},
+                                {"global_step", global_step},
+                                {"epoch", pos.epoch},
+                                {"step", pos.step},
+                                {"counted", pos.counted},
+                                {"loss_sum", pos.loss_sum},
+                                {"correct_sum", pos.correct_sum}})
+                                  .dump() +
+                              "\n");
+  rank.Barrier();
+  if (previous_step >= 0 && previous_step != global_step)
+    std::filesystem::remove(ShardPath(path, rank.rank(), previous_step));
+}
+
+// Returns the position and the global step of the manifest.
+std::pair<Position, int64_t> LoadDistributed(Executor& ex, Rank& rank, const std::string& path) {
+  std::ifstream in(path);
+  json m;
+  try {
+    in >> m;
+  } catch (const json::exception&) {
+    throw InputError(path, "not a checkpoint manifest of a distributed run");
+  }
+  const auto field = [&](const char* name) {
+    if (!m.contains(name) || !m[name].is_number())
+      throw InputError(path, std::string("manifest has no ") + name);
+    return m[name];
+  };
+  if (field("world_size").get<int>() != rank.world())
+    throw InputError(path, "checkpoint was written by " + std::to_string(field("world_size").get<int>()) +
+                               " ranks, this job has " + std::to_string(rank.world()));
+  Position pos;
+  const int64_t global_step = field("global_step").get<int64_t>();
+  pos.epoch = field("epoch").get<int>();
+  pos.step = field("step").get<int64_t>();
+  pos.counted = field("counted").get<int64_t>();
+  pos.loss_sum = field("loss_sum").get<double>();
+  pos.correct_sum = field("correct_sum").get<double>();
+  const std::string shard = ShardPath(path, rank.rank(), global_step);
+  const std::vector<torch::Tensor> t = LoadTensors(shard);
+  if (t.empty() || t[0].numel() != 2 || t[0][0].item<int64_t>() != global_step)
+    throw InputError(shard, "shard does not belong to the manifest's step");
+  RestoreStages(ex, t, 1, shard);
+  return {pos, global_step};
+}
+
+std::vector<torch::Device> Devices(const TrainConfig& c, const Schedule& layout) {
   std::vector<torch::Device> out;
-  if (kind == "cpu") {
+  if (c.device == "cpu") {
     out.assign(layout.num_stages, torch::kCPU);
-  } else if (kind == "cuda") {
+  } else if (c.device == "cuda") {
     if (!torch::cuda::is_available()) throw InputError("--device", "no CUDA device is visible");
     const int gpus = static_cast<int>(torch::cuda::device_count());
-    for (int k = 0; k < layout.num_stages; ++k)
-      out.emplace_back(torch::kCUDA, static_cast<c10::DeviceIndex>(layout.stage_device[k] % gpus));
+    for (int k = 0; k < layout.num_stages; ++k) {
+      // One process per GPU: cuda:LOCAL_RANK (wrapping when a machine has
+      // fewer GPUs than ranks); one process: stage k on GPU (device of k).
+      const int index = c.launch ? c.launch->local_rank % gpus : layout.stage_device[k] % gpus;
+      out.emplace_back(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+    }
   } else {
-    throw InputError("--device", "expected cpu or cuda (got '" + kind + "')");
+    throw InputError("--device", "expected cpu or cuda (got '" + c.device + "')");
   }
   return out;
+}
+
+TransportKind ParseTransport(const TrainConfig& c) {
+  if (c.transport == "gloo") return TransportKind::kGloo;
+  if (c.transport == "nccl") {
+    if (c.device != "cuda")
+      throw InputError("--transport", "nccl moves CUDA tensors: use it with --device cuda");
+    return TransportKind::kNccl;
+  }
+  if (c.transport == "auto") return c.device == "cuda" ? TransportKind::kNccl : TransportKind::kGloo;
+  throw InputError("--transport", "expected auto, gloo or nccl (got '" + c.transport + "')");
+}
+
+// One rank's view of a segment, flattened for the gather to rank 0:
+// [seconds, recomputed, forwards, copies, #loss, loss..., correct...,
+//  #errors, (stage, version, horizon, ratio)..., per stage: versions_held].
+std::vector<double> Pack(const SegmentResult& r, bool has_losses) {
+  std::vector<double> v = {r.seconds, 0, 0, 0};
+  for (const auto& stage : r.passes)
+    for (const auto& p : stage) v[1] += p.recomputed;
+  for (int64_t f : r.forwards_run) v[2] += static_cast<double>(f);
+  for (int64_t c : r.weight_copies) v[3] += static_cast<double>(c);
+  v.push_back(has_losses ? static_cast<double>(r.loss.size()) : 0);
+  if (has_losses) {
+    v.insert(v.end(), r.loss.begin(), r.loss.end());
+    v.insert(v.end(), r.correct.begin(), r.correct.end());
+  }
+  v.push_back(static_cast<double>(r.prediction_errors.size()));
+  for (const auto& e : r.prediction_errors)
+    v.insert(v.end(), {static_cast<double>(e.stage), static_cast<double>(e.version),
+                       static_cast<double>(e.horizon), e.ratio});
+  for (int h : r.versions_held) v.push_back(h);
+  return v;
+}
+
+// The merged view on rank 0. recomputed/forwards/copies are totals.
+struct Merged {
+  SegmentResult r;
+  int64_t recomputed = 0, forwards = 0, copies = 0;
+};
+
+Merged Unpack(const std::vector<std::vector<double>>& all, int stages) {
+  Merged m;
+  m.r.versions_held.assign(stages, 1);
+  for (const auto& v : all) {
+    std::size_t at = 0;
+    m.r.seconds = std::max(m.r.seconds, v[at++]);
+    m.recomputed += static_cast<int64_t>(v[at++]);
+    m.forwards += static_cast<int64_t>(v[at++]);
+    m.copies += static_cast<int64_t>(v[at++]);
+    const auto n = static_cast<std::size_t>(v[at++]);
+    if (n > 0) {
+      m.r.loss.assign(v.begin() + at, v.begin() + at + n);
+      m.r.correct.assign(v.begin() + at + n, v.begin() + at + 2 * n);
+      at += 2 * n;
+    }
+    const auto errors = static_cast<std::size_t>(v[at++]);
+    for (std::size_t i = 0; i < errors; ++i, at += 4)
+      m.r.prediction_errors.push_back(
+          {static_cast<int>(v[at]), static_cast<int64_t>(v[at + 1]), static_cast<int>(v[at + 2]), v[at + 3]});
+    for (int k = 0; k < stages; ++k)
+      m.r.versions_held[k] = std::max(m.r.versions_held[k], static_cast<int>(v[at++]));
+  }
+  return m;
+}
+
+// The final weights: a JSON header line with every tensor's stage and shape,
+// then the raw float32 data in that order (byte-stable, unlike torch::save).
+void SaveWeights(Executor& ex, Rank* rank, const Schedule& layout, const std::vector<Model>& stages,
+                 const std::string& path) {
+  std::vector<std::vector<torch::Tensor>> per_stage(ex.num_stages());
+  if (rank == nullptr) {
+    for (int k = 0; k < ex.num_stages(); ++k) per_stage[k] = ex.params(k);
+  } else {
+    std::vector<torch::Tensor> mine;
+    for (int k = 0; k < ex.num_stages(); ++k)
+      if (ex.is_local(k)) mine.insert(mine.end(), ex.params(k).begin(), ex.params(k).end());
+    const std::vector<torch::Tensor> flat = rank->GatherFlat(mine);
+    if (rank->rank() != 0) return;
+    // Every rank's flat list holds its stages' tensors in stage order; the
+    // shapes come from the model, which every rank knows.
+    const std::vector<std::vector<torch::Tensor>> shapes = InitStages(stages, 0);
+    std::vector<int64_t> offset(rank->world(), 0);
+    for (int k = 0; k < ex.num_stages(); ++k) {
+      const int r = layout.stage_device[k];
+      for (const auto& like : shapes[k]) {
+        per_stage[k].push_back(flat[r].slice(0, offset[r], offset[r] + like.numel()).view(like.sizes()));
+        offset[r] += like.numel();
+      }
+    }
+  }
+  json header = json::array();
+  std::string raw;
+  for (int k = 0; k < ex.num_stages(); ++k)
+    for (const auto& p : per_stage[k]) {
+      const torch::Tensor t = p.detach().cpu().contiguous().to(torch::kFloat32);
+      header.push_back({{"stage", k}, {"shape", t.sizes().vec()}});
+      raw.append(static_cast<const char*>(t.data_ptr()), t.numel() * sizeof(float));
+    }
+  WriteFileAtomic(path, json({{"xpipe_weights", 1}, {"tensors", header}}).dump() + "\n" + raw);
 }
 
 }  // namespace
 
 std::vector<EpochStats> Train(const TrainConfig& c) {
   Dataset train, test;
+  // Every rank reads the data set (for its size); only the first stage's
+  // rank uses the images and the last stage's the labels.
   if (c.data == "fashion-mnist") {
     train = LoadFashionMnist(true);
     test = LoadFashionMnist(false);
@@ -105,10 +291,12 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
   } else {
     throw InputError("--data", "expected fashion-mnist or synthetic (got '" + c.data + "')");
   }
+  if (c.micro_batches < 1) throw InputError("--micro-batches", "must be at least 1");
   if (c.batch_size < 1 || c.batch_size % c.micro_batches != 0)
     throw InputError("--batch-size", std::to_string(c.batch_size) + " samples do not split into " +
                                          std::to_string(c.micro_batches) + " micro-batches");
   if (c.epochs < 1) throw InputError("--epochs", "must be at least 1");
+  if (c.comm_timeout_s < 1) throw InputError("--comm-timeout", "must be at least 1 second");
   int64_t steps = train.size() / c.batch_size;
   if (c.max_steps > 0) steps = std::min(steps, c.max_steps);
   if (steps < 1) throw InputError("--batch-size", "larger than the training set");
@@ -120,12 +308,18 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
   sp.micro_batches = c.micro_batches;
   sp.chunks = c.chunks;
   sp.target = c.target;
+  sp.backward_weights = c.backward_weights;
   sp.mini_batches = 1;
   const Schedule layout = Generate(sp);  // checks the parameters once, gives the stage map
+  if (c.launch && c.launch->world != layout.num_devices)
+    throw InputError("WORLD_SIZE", std::to_string(c.launch->world) + " ranks for " +
+                                       std::to_string(layout.num_devices) +
+                                       " pipeline devices (--stages): one rank per device");
 
   const Model model = MakeModel(c.model, train.shape, train.classes);
   const torch::Tensor sample = train.images.slice(0, 0, micro);
-  if (!c.profile_out.empty()) {
+  const bool leader = !c.launch || c.launch->rank == 0;
+  if (!c.profile_out.empty() && leader) {
     torch::set_num_threads(1);  // as a stage thread runs
     WriteFileAtomic(c.profile_out, ProfileToJson(ProfileModel(c.model, model, sample)));
   }
@@ -135,20 +329,57 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
     sizes = BalancedPartition(CountedProfile(c.model, model, sample), layout.num_stages);
   ExecConfig ec;
   ec.stages = Partition(model, layout.num_stages, sizes);
-  ec.devices = Devices(c.device, layout);
+  ec.sample_output_shapes = SampleOutputShapes(ec.stages, train.shape);
+  ec.devices = Devices(c, layout);
   ec.optimizer = c.optimizer;
   ec.lr_schedule = c.lr_schedule;
   ec.total_steps = steps * c.epochs;
   ec.record_trace = !c.trace.empty();
+  ec.micro_batch_size = micro;
+  ec.stage_rank = layout.stage_device;
+
+  std::unique_ptr<Rank> rank;
+  if (c.launch) {
+    ec.local_ranks = {c.launch->rank};
+    if (ec.devices[0].is_cuda()) torch::cuda::synchronize(ec.devices[0].index());  // create the context early
+    rank = std::make_unique<Rank>(*c.launch, ParseTransport(c), std::chrono::seconds(c.comm_timeout_s));
+  }
+  Transport* transport = rank ? &rank->data() : nullptr;
   Executor ex(ec, InitStages(ec.stages, c.seed));
+  const bool last_local = ex.is_local(layout.num_stages - 1);
+
+  // A lost peer: name the rank whose loss started it, the same on every rank.
+  const auto run_or_name = [&](const auto& body) {
+    try {
+      return body();
+    } catch (const TrainingError& e) {
+      if (rank && e.lost_rank() && *e.lost_rank() >= 0 && *e.lost_rank() != rank->rank())
+        throw TrainingError("rank " + std::to_string(rank->rank()) + ": lost rank " +
+                                std::to_string(rank->ReportLost(*e.lost_rank())) + " (" + e.what() + ")",
+                            e.lost_rank());
+      throw;
+    } catch (const CommError& e) {
+      if (!rank) throw TrainingError(e.what());
+      throw TrainingError("rank " + std::to_string(rank->rank()) + ": lost rank " +
+                              std::to_string(rank->ReportLost(e.peer() >= 0 ? e.peer() : 0)) + " (" +
+                              e.what() + ")",
+                          e.peer());
+    }
+  };
 
   Position pos;
+  int64_t saved_step = -1;  // distributed: the global step of the shards on disk
   if (c.resume) {
     if (c.checkpoint.empty()) throw InputError("--resume", "needs --checkpoint FILE");
-    if (std::ifstream(c.checkpoint).good()) pos = LoadCheckpoint(ex, c.checkpoint);
+    if (std::ifstream(c.checkpoint).good()) {
+      if (rank)
+        std::tie(pos, saved_step) = LoadDistributed(ex, *rank, c.checkpoint);
+      else
+        pos = LoadCheckpoint(ex, c.checkpoint);
+    }
   }
   std::ofstream log;
-  if (!c.log.empty()) {
+  if (!c.log.empty() && leader) {
     log.open(c.log, pos.epoch > 0 || pos.step > 0 ? std::ios::app : std::ios::trunc);
     if (!log) throw InputError(c.log, "cannot write log");
   }
@@ -180,7 +411,7 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
       std::atomic<int64_t> done{0};
       std::atomic<bool> running{true};
       std::thread progress;
-      if (c.progress && isatty(STDERR_FILENO)) {
+      if (c.progress && last_local && isatty(STDERR_FILENO)) {
         progress = std::thread([&] {
           while (running) {
             const int64_t at = pos.step + done;
@@ -194,9 +425,20 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
           std::fprintf(stderr, "\r%80s\r", "");
         });
       }
-      SegmentResult r;
+      Merged m;
       try {
-        r = ex.Run(s, data, epoch_first + pos.step, &done);
+        m = run_or_name([&] {
+          SegmentResult r = ex.Run(s, data, epoch_first + pos.step, transport, &done);
+          if (!rank) {
+            Merged local = Unpack({Pack(r, true)}, layout.num_stages);
+            local.r.trace = std::move(r.trace);
+            return local;
+          }
+          const auto all = rank->Gather(Pack(r, last_local));
+          Merged merged = rank->rank() == 0 ? Unpack(all, layout.num_stages) : Merged{};
+          merged.r.trace = std::move(r.trace);
+          return merged;
+        });
       } catch (...) {
         running = false;
         if (progress.joinable()) progress.join();
@@ -204,6 +446,7 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
       }
       running = false;
       if (progress.joinable()) progress.join();
+      const SegmentResult& r = m.r;
       for (std::size_t b = 0; b < r.loss.size(); ++b) {
         pos.loss_sum += r.loss[b];
         pos.correct_sum += r.correct[b];
@@ -215,8 +458,9 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
         stage_error_sum[e.stage] += e.ratio;
         ++stage_error_count[e.stage];
       }
-      for (const auto& stage : r.passes)
-        for (const auto& p : stage) st.recomputed_passes += p.recomputed;
+      st.recomputed_passes += m.recomputed;
+      st.forwards_run += m.forwards;
+      st.weight_copies += m.copies;
       seconds += r.seconds;
       samples += len * c.batch_size;
       pos.step += len;
@@ -229,14 +473,20 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
                  {"seconds", r.seconds},
                  {"samples_per_sec", len * c.batch_size / r.seconds},
                  {"versions_held", r.versions_held}});
-      if (!traced && !c.trace.empty()) {
+      if (!traced && !c.trace.empty() && leader) {
         WriteFileAtomic(c.trace, ToChromeTrace(s, r.trace));
         traced = true;
       }
       if (!c.checkpoint.empty() && c.checkpoint_every > 0) {
         Position next = pos;
         if (next.step == steps) next = Position{epoch + 1, 0, 0, 0, 0};
-        SaveCheckpoint(ex, next, c.checkpoint);
+        if (rank) {
+          const int64_t global_step = epoch_first + pos.step;
+          run_or_name([&] { SaveDistributed(ex, *rank, next, global_step, saved_step, c.checkpoint); });
+          saved_step = global_step;
+        } else {
+          SaveCheckpoint(ex, next, c.checkpoint);
+        }
       }
     }
     st.train_loss = pos.counted ? pos.loss_sum / pos.counted : 0;
@@ -248,16 +498,23 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
       st.stage_prediction_error.push_back(stage_error_count[k] ? stage_error_sum[k] / stage_error_count[k]
                                                                : 0);
     if (c.evaluate) {
-      double loss = 0, correct = 0;
-      for (int64_t i = 0; i < test.size(); i += 1000) {
-        const int64_t n = std::min<int64_t>(1000, test.size() - i);
-        const torch::Tensor logits = ex.Predict(test.images.slice(0, i, i + n));
-        const torch::Tensor y = test.labels.slice(0, i, i + n);
-        loss += torch::cross_entropy_loss(logits, y).item<double>() * n;
-        correct += logits.argmax(1).eq(y).sum().item<double>();
+      const int64_t chunk = 1000, chunks = (test.size() + chunk - 1) / chunk;
+      const auto part = [&](int64_t i) {
+        const int64_t lo = i * chunk, hi = std::min(test.size(), lo + chunk);
+        return std::make_pair(test.images.slice(0, lo, hi), test.labels.slice(0, lo, hi));
+      };
+      const auto size_of = [&](int64_t i) { return std::min(test.size(), (i + 1) * chunk) - i * chunk; };
+      EvalResult e = run_or_name([&] { return ex.Evaluate(layout, chunks, part, size_of, transport); });
+      if (rank) {
+        const auto all = rank->Gather({e.loss_sum, e.correct});
+        e = {};
+        for (const auto& v : all) {
+          e.loss_sum += v[0];
+          e.correct += v[1];
+        }
       }
-      st.test_loss = loss / test.size();
-      st.test_accuracy = correct / test.size();
+      st.test_loss = e.loss_sum / static_cast<double>(test.size());
+      st.test_accuracy = e.correct / static_cast<double>(test.size());
     }
     write_log({{"event", "epoch"},
                {"epoch", st.epoch},
@@ -269,24 +526,17 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
                {"samples_per_sec", st.samples_per_sec},
                {"prediction_error", st.prediction_error},
                {"stage_prediction_error", st.stage_prediction_error},
-               {"recomputed_passes", st.recomputed_passes}});
-    if (c.on_epoch) c.on_epoch(st);
-    out.push_back(st);
+               {"recomputed_passes", st.recomputed_passes},
+               {"forwards_run", st.forwards_run},
+               {"weight_copies", st.weight_copies}});
+    if (leader) {
+      if (c.on_epoch) c.on_epoch(st);
+      out.push_back(st);
+    }
     pos = Position{epoch + 1, 0, 0, 0, 0};
   }
-  if (!c.save_weights.empty()) {
-    // One JSON header line with every tensor's stage and shape, then the raw
-    // float32 data in that order: byte-stable, unlike torch::save archives.
-    json header = json::array();
-    std::string raw;
-    for (int k = 0; k < ex.num_stages(); ++k)
-      for (const auto& p : ex.params(k)) {
-        const torch::Tensor t = p.detach().cpu().contiguous().to(torch::kFloat32);
-        header.push_back({{"stage", k}, {"shape", t.sizes().vec()}});
-        raw.append(static_cast<const char*>(t.data_ptr()), t.numel() * sizeof(float));
-      }
-    WriteFileAtomic(c.save_weights, json({{"xpipe_weights", 1}, {"tensors", header}}).dump() + "\n" + raw);
-  }
+  if (!c.save_weights.empty())
+    run_or_name([&] { SaveWeights(ex, rank.get(), layout, ec.stages, c.save_weights); });
   return out;
 }
 

@@ -16,6 +16,7 @@
 #include "common/profile.h"
 #include "common/schedule.h"
 #include "exec/executor.h"
+#include "exec/rank.h"
 
 namespace xpipe::exec {
 
@@ -24,6 +25,7 @@ struct TrainConfig {
   std::string data = "fashion-mnist";  // or "synthetic"
   ScheduleKind schedule = ScheduleKind::kXPipe;
   PredictionTarget target = PredictionTarget::kRoundTrip;
+  WeightSwitch backward_weights = WeightSwitch::kSwap;
   int stages = 4;
   int micro_batches = 4;
   int chunks = 1;
@@ -38,7 +40,12 @@ struct TrainConfig {
   LrSchedule lr_schedule = LrSchedule::kConstant;
   uint64_t seed = 1;
   std::string device = "cpu";  // cpu, or cuda (stages spread over the visible GPUs)
-  std::string checkpoint;      // file; empty = none
+  // One process per rank (set from the torchrun environment), else every
+  // stage as a thread of this process.
+  std::optional<LaunchEnv> launch;
+  std::string transport = "auto";  // auto (nccl with cuda, else gloo), gloo, nccl
+  int comm_timeout_s = 300;        // a receive waits this long for a live but silent peer
+  std::string checkpoint;          // file; empty = none
   int64_t checkpoint_every = 0;
   bool resume = false;
   std::string log;           // JSONL of every metric; empty = none
@@ -57,9 +64,14 @@ struct EpochStats {
   double prediction_error = 0;                 // mean ||W_hat - W_target|| / ||W_v - W_target||; 0 if none
   std::vector<double> stage_prediction_error;  // the same per stage
   int64_t recomputed_passes = 0;
+  int64_t forwards_run = 0;   // forward computations, recomputes included
+  int64_t weight_copies = 0;  // weight sets copied or predicted
 };
 
-// Throws InputError for bad settings, TrainingError when training fails.
+// Throws InputError for bad settings, TrainingError when training fails
+// (CommError is turned into a TrainingError naming the lost rank). In a
+// distributed run every rank calls it; rank 0 gets the statistics, logs and
+// files, the others an empty result.
 std::vector<EpochStats> Train(const TrainConfig& config);
 
 }  // namespace xpipe::exec

@@ -13,7 +13,7 @@ TORCH_VERSION=2.11.0
 VENV=${XPIPE_VENV:-/opt/xpipe-venv}
 packages=(build-essential cmake ninja-build ccache git python3 python3-venv python3-matplotlib
           nlohmann-json3-dev libboost-program-options-dev libgtest-dev libgmock-dev
-          libbenchmark-dev dataset-fashion-mnist clang-format clang-tidy)
+          libbenchmark-dev libgloo-dev dataset-fashion-mnist clang-format clang-tidy)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -43,7 +43,9 @@ TEST(Validate, MismatchedSendRecv) {
       Csv("0F0,0SEND_F0,0F1,0SEND_F1,0RECV_B0,0B0,0RECV_B1,0B1\n"
           "1RECV_F1,1F1,1RECV_F0,1F0,1B0,1SEND_B0,1B1,1SEND_B1\n",
           2);
-  ExpectRejectedAt(s, 1, 0, "where the sender's next is 0");
+  ExpectRejectedAt(
+      s, 1, 0,
+      "where the sender's next message on channel device 0 -> 1 is the activation of stage 0 micro-batch 0");
 }
 
 TEST(Validate, CyclicWait) {

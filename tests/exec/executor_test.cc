@@ -70,6 +70,8 @@ std::vector<torch::Tensor> Pipelined(const Fixture& su, ScheduleKind kind, int N
   ExecConfig c;
   c.stages = Partition(su.model, s.num_stages, {});
   c.devices.assign(s.num_stages, torch::kCPU);
+  c.sample_output_shapes = SampleOutputShapes(c.stages, {1, 8, 8});
+  c.micro_batch_size = kBatch / T;
   c.optimizer = Opt(opt);
   Executor ex(c, InitStages(c.stages, 1));
   SegmentResult r = ex.Run(s, su.Fn(T), 0);
