@@ -1,10 +1,9 @@
 #include "exec/rank.h"
 
+#include <cstdlib>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-
-#include <cstdlib>
 
 #include "common/error.h"
 
@@ -17,11 +16,13 @@ int EnvInt(const char* name, std::optional<int> fallback) {
   const char* v = std::getenv(name);
   if (v == nullptr || *v == '\0') {
     if (fallback) return *fallback;
-    throw InputError(name, "is not set (launch with torchrun, or set RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)");
+    throw InputError(name,
+                     "is not set (launch with torchrun, or set RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)");
   }
   char* end = nullptr;
   const long x = std::strtol(v, &end, 10);
-  if (*end != '\0' || x < 0 || x > 1 << 20) throw InputError(name, "expected a whole number, got '" + std::string(v) + "'");
+  if (*end != '\0' || x < 0 || x > 1 << 20)
+    throw InputError(name, "expected a whole number, got '" + std::string(v) + "'");
   return static_cast<int>(x);
 }
 
@@ -41,7 +42,8 @@ std::optional<LaunchEnv> LaunchEnvFromEnvironment() {
   if (const char* a = std::getenv("MASTER_ADDR"); a != nullptr && *a != '\0') e.master_addr = a;
   e.master_port = EnvInt("MASTER_PORT", 29500);
   if (e.world < 1) throw InputError("WORLD_SIZE", "must be at least 1");
-  if (e.rank >= e.world) throw InputError("RANK", std::to_string(e.rank) + " is not below WORLD_SIZE " + std::to_string(e.world));
+  if (e.rank >= e.world)
+    throw InputError("RANK", std::to_string(e.rank) + " is not below WORLD_SIZE " + std::to_string(e.world));
   if (e.master_port < 1 || e.master_port > 65535) throw InputError("MASTER_PORT", "is not a port number");
   const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
   e.agent_store = agent != nullptr && std::string(agent) == "True";

@@ -1,15 +1,14 @@
 #include "exec/transport.h"
 
-#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
-
 #include <c10/cuda/CUDAStream.h>
 
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 
 namespace xpipe::exec {
 namespace {
@@ -73,7 +72,8 @@ class FifoRecv : public Transport::Pending {
       : fifo_(fifo), ticket_(fifo.Ticket()), buffer_(std::move(buffer)), src_(src) {}
   torch::Tensor Wait() override {
     auto t = fifo_.Take(ticket_);
-    if (!t) throw CommError(src_, "the pipeline was stopped while receiving from rank " + std::to_string(src_));
+    if (!t)
+      throw CommError(src_, "the pipeline was stopped while receiving from rank " + std::to_string(src_));
     return t->device() == buffer_.device() ? *t : t->to(buffer_.device());
   }
   bool Done() override { return fifo_.Has(ticket_); }
@@ -102,7 +102,9 @@ class HubEndpoint : public Transport {
 class Hub : public InProcessHub {
  public:
   explicit Hub(int ranks) : ranks_(ranks), fifos_(static_cast<std::size_t>(ranks) * ranks) {}
-  std::unique_ptr<Transport> Endpoint(int rank) override { return std::make_unique<HubEndpoint>(*this, rank); }
+  std::unique_ptr<Transport> Endpoint(int rank) override {
+    return std::make_unique<HubEndpoint>(*this, rank);
+  }
   void Close() override {
     for (auto& f : fifos_) f.Close();
   }
@@ -115,7 +117,8 @@ class Hub : public InProcessHub {
 
 std::unique_ptr<Transport::Pending> HubEndpoint::Send(const torch::Tensor& t, int dst) {
   Fifo& f = hub_.Channel(rank_, dst);
-  if (f.closed()) throw CommError(dst, "the pipeline was stopped while sending to rank " + std::to_string(dst));
+  if (f.closed())
+    throw CommError(dst, "the pipeline was stopped while sending to rank " + std::to_string(dst));
   // Another thread reads it on another stream: the producing kernels must be done.
   if (t.is_cuda()) c10::cuda::getCurrentCUDAStream(t.device().index()).synchronize();
   f.Push(t);
@@ -150,8 +153,8 @@ class WorkPending : public Transport::Pending {
     try {
       if (!work_->wait(timeout_)) throw std::runtime_error("timed out");
     } catch (const std::exception& e) {
-      throw CommError(peer_, std::string(receive_ ? "receive from" : "send to") + " rank " + std::to_string(peer_) +
-                                 " failed: " + Describe(e));
+      throw CommError(peer_, std::string(receive_ ? "receive from" : "send to") + " rank " +
+                                 std::to_string(peer_) + " failed: " + Describe(e));
     }
     if (!receive_) return {};
     return wire_.device() == buffer_.device() ? wire_ : wire_.to(buffer_.device());
@@ -212,8 +215,8 @@ class C10dTransport : public Transport {
 
 std::unique_ptr<InProcessHub> MakeInProcessHub(int ranks) { return std::make_unique<Hub>(ranks); }
 
-std::unique_ptr<Transport> MakeGlooTransport(const c10::intrusive_ptr<c10d::Store>& store, int rank, int world,
-                                             std::chrono::milliseconds timeout) {
+std::unique_ptr<Transport> MakeGlooTransport(const c10::intrusive_ptr<c10d::Store>& store, int rank,
+                                             int world, std::chrono::milliseconds timeout) {
   auto options = c10d::ProcessGroupGloo::Options::create(timeout);
   options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
   auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(
@@ -223,8 +226,8 @@ std::unique_ptr<Transport> MakeGlooTransport(const c10::intrusive_ptr<c10d::Stor
       /*host_staging=*/true, timeout);
 }
 
-std::unique_ptr<Transport> MakeNcclTransport(const c10::intrusive_ptr<c10d::Store>& store, int rank, int world,
-                                             std::chrono::milliseconds timeout) {
+std::unique_ptr<Transport> MakeNcclTransport(const c10::intrusive_ptr<c10d::Store>& store, int rank,
+                                             int world, std::chrono::milliseconds timeout) {
   // Created on first use by the two ranks of a channel, each over its own
   // store prefix, so the channel's communicator is its own.
   auto groups = std::make_shared<std::map<std::pair<int, int>, c10::intrusive_ptr<c10d::Backend>>>();

@@ -13,14 +13,13 @@
 // One Transport per rank; it is used by that rank's thread only.
 #pragma once
 
+#include <c10/util/intrusive_ptr.h>
 #include <torch/types.h>
 
 #include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <string>
-
-#include <c10/util/intrusive_ptr.h>
 
 namespace c10d {
 class Store;

@@ -3,6 +3,8 @@
 // pair is one FIFO (as a NCCL communicator or a socket is), a SEND pushes, a
 // RECV pops the front and must get the message it names, and a pass may run
 // only once the messages it consumes were received on its device.
+#include "common/lowering.h"
+
 #include <gtest/gtest.h>
 
 #include <deque>
@@ -10,7 +12,6 @@
 #include <set>
 #include <tuple>
 
-#include "common/lowering.h"
 #include "common/validate.h"
 #include "tests/common/test_util.h"
 
@@ -96,13 +97,13 @@ TEST(Lowering, EveryGeneratorMatchesOnFifoChannelsAndValidates) {
   EXPECT_GT(cases, 150);
 }
 
-// Perturbed lowerings (a RECV moved one step earlier or later): the validator accepts exactly those the FIFO simulation runs, and
-// both reject some (else this test shows nothing).
+// Perturbed lowerings (a RECV moved one step earlier or later): the validator accepts exactly those the FIFO
+// simulation runs, and both reject some (else this test shows nothing).
 TEST(Lowering, ValidatorAgreesWithFifosOnPerturbedOrders) {
   int rejected = 0, accepted = 0;
-  for (const Case& c : {Case{ScheduleKind::kInterleaved1F1B, 2, 2, 2}, Case{ScheduleKind::kInterleaved1F1B, 3, 3, 2},
-                        Case{ScheduleKind::kXPipe, 3, 2, 1}, Case{ScheduleKind::kGPipe, 3, 3, 1},
-                        Case{ScheduleKind::kZeroBubbleH1, 3, 4, 1}}) {
+  for (const Case& c : {Case{ScheduleKind::kInterleaved1F1B, 2, 2, 2},
+                        Case{ScheduleKind::kInterleaved1F1B, 3, 3, 2}, Case{ScheduleKind::kXPipe, 3, 2, 1},
+                        Case{ScheduleKind::kGPipe, 3, 3, 1}, Case{ScheduleKind::kZeroBubbleH1, 3, 4, 1}}) {
     const Schedule base = LowerCommunication(Make(c.kind, c.N, c.T, 2, c.V));
     for (int d = 0; d < base.num_devices; ++d)
       for (std::size_t i = 0; i + 1 < base.device_actions[d].size(); ++i) {
@@ -114,8 +115,8 @@ TEST(Lowering, ValidatorAgreesWithFifosOnPerturbedOrders) {
           std::swap(s.device_actions[d][i], s.device_actions[d][j]);
           const bool fifo_ok = RunOnFifos(s) == "ok";
           const ValidationResult v = Validate(s);
-          EXPECT_EQ(v.ok, fifo_ok) << ScheduleName(c.kind) << " device " << d << " step " << i << "<->" << j << ": "
-                                   << v.error;
+          EXPECT_EQ(v.ok, fifo_ok) << ScheduleName(c.kind) << " device " << d << " step " << i << "<->" << j
+                                   << ": " << v.error;
           (fifo_ok ? accepted : rejected) += 1;
         }
       }
