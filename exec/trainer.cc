@@ -276,6 +276,15 @@ void SaveWeights(Executor& ex, Rank* rank, const Schedule& layout, const std::ve
   WriteFileAtomic(path, json({{"xpipe_weights", 1}, {"tensors", header}}).dump() + "\n" + raw);
 }
 
+// Names the rank whose loss stopped the job: the first one any rank
+// reported (a rank that exits because of it breaks its own links, so its
+// neighbours would otherwise name it instead), unless that is this rank.
+std::string LostLine(Rank& rank, int peer, const std::string& what) {
+  int lost = rank.ReportLost(peer);
+  if (lost == rank.rank()) lost = peer;
+  return "rank " + std::to_string(rank.rank()) + ": lost rank " + std::to_string(lost) + " (" + what + ")";
+}
+
 }  // namespace
 
 std::vector<EpochStats> Train(const TrainConfig& c) {
@@ -354,16 +363,11 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
       return body();
     } catch (const TrainingError& e) {
       if (rank && e.lost_rank() && *e.lost_rank() >= 0 && *e.lost_rank() != rank->rank())
-        throw TrainingError("rank " + std::to_string(rank->rank()) + ": lost rank " +
-                                std::to_string(rank->ReportLost(*e.lost_rank())) + " (" + e.what() + ")",
-                            e.lost_rank());
+        throw TrainingError(LostLine(*rank, *e.lost_rank(), e.what()), e.lost_rank());
       throw;
     } catch (const CommError& e) {
       if (!rank) throw TrainingError(e.what());
-      throw TrainingError("rank " + std::to_string(rank->rank()) + ": lost rank " +
-                              std::to_string(rank->ReportLost(e.peer() >= 0 ? e.peer() : 0)) + " (" +
-                              e.what() + ")",
-                          e.peer());
+      throw TrainingError(LostLine(*rank, e.peer() >= 0 ? e.peer() : 0, e.what()), e.peer());
     }
   };
 
