@@ -47,6 +47,11 @@ Cluster ParseCluster(const std::string& text, const std::string& where) {
       throw InputError(where + ".topology", "expected 'chain' or 'shared-bus'");
   }
   if (j.contains("overlap_compute")) c.overlap_compute = j.at("overlap_compute").get<bool>();
+  if (j.contains("memory_bandwidth_GBps")) {
+    const double gbps = number(j, "memory_bandwidth_GBps", where);
+    if (!(gbps > 0)) throw InputError(where + ".memory_bandwidth_GBps", "must be positive");
+    c.memory_bytes_per_sec = gbps * 1e9;
+  }
   if (j.contains("memory_GiB"))
     c.device_memory_bytes = static_cast<Bytes>(number(j, "memory_GiB", where) * (1LL << 30));
   return c;

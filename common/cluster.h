@@ -25,6 +25,11 @@ struct Cluster {
   Topology topology = Topology::kChain;
   bool overlap_compute = true;  // transfers run on a copy engine beside compute
   std::optional<Bytes> device_memory_bytes;
+  // Device memory bandwidth: prices the weight copies of swaps, predictions
+  // and kept versions (2 x the stage's parameter bytes each: read and write).
+  // Default: a V100's HBM2, 900 GB/s (NVIDIA datasheet), the GPUs of the
+  // shipped PipeDream profiles.
+  double memory_bytes_per_sec = 900e9;
 
   // Speed of device d (1 when not given).
   double Speed(int d) const { return d < static_cast<int>(speed.size()) ? speed[d] : 1.0; }

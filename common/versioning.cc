@@ -242,6 +242,35 @@ std::vector<int> VersionsKept(const Schedule& s) {
   return kept;
 }
 
+std::vector<std::vector<std::uint8_t>> WeightCopies(const Schedule& s) {
+  std::vector<std::vector<std::uint8_t>> copies(s.device_actions.size());
+  for (std::size_t d = 0; d < s.device_actions.size(); ++d) {
+    const auto& row = s.device_actions[d];
+    copies[d].assign(row.size(), 0);
+    // Last position at which each (stage, version) is read as plain weights.
+    std::map<std::pair<int, int>, std::size_t> last_plain_read;
+    for (std::size_t i = 0; i < row.size(); ++i)
+      if (IsCompute(row[i].kind) && WeightKey(row[i]).second == 0)
+        last_plain_read[{row[i].stage, row[i].version}] = i;
+    std::set<std::tuple<int, int, int>> predicted;  // (stage, version, horizon) made so far
+    std::map<int, int> live;                        // per stage: updates so far
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      const Action& a = row[i];
+      if (a.kind == ActionKind::kUpdate) {
+        const int replaced = live[a.stage]++;
+        const auto it = last_plain_read.find({a.stage, replaced});
+        copies[d][i] = it != last_plain_read.end() && it->second > i ? 1 : 0;
+        continue;
+      }
+      if (!IsCompute(a.kind)) continue;
+      const auto [version, horizon] = WeightKey(a);
+      if (horizon > 0 && predicted.insert({a.stage, version, horizon}).second) ++copies[d][i];
+      if (a.weight_switch == WeightSwitch::kSwap && a.kind != ActionKind::kBackwardWeight) ++copies[d][i];
+    }
+  }
+  return copies;
+}
+
 std::vector<int> PredictionScratch(const Schedule& s) {
   std::vector<int> scratch(s.num_stages, 0);
   for (const auto& row : s.device_actions)

@@ -7,6 +7,7 @@
 // executor reads the annotations; it never re-derives them.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "common/schedule.h"
@@ -52,6 +53,15 @@ std::pair<int, int> WeightKey(const Action& a);
 // version plus every replaced version a later pass still reads (stashes,
 // buffers). Reads the annotations. REQUIRES: annotated schedule.
 std::vector<int> VersionsKept(const Schedule& s);
+// Weight sets each action copies or computes (aligned with device_actions), as
+// the executor does: a prediction is made once per distinct (version, horizon)
+// on a stage, by the first pass that reads it; a swap copies twice (the
+// forward's weights into a private set, the backward's into it); an update
+// copies the version it replaces when a later pass on its stage still reads
+// it (stashing, buffering, or a graph a later backward will use). Live
+// weights read at their own version are not copied. REQUIRES: annotated.
+std::vector<std::vector<std::uint8_t>> WeightCopies(const Schedule& s);
+
 // Per stage, scratch copies of predicted weights held at once (0, 1 or 2).
 std::vector<int> PredictionScratch(const Schedule& s);
 

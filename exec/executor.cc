@@ -165,8 +165,9 @@ class Executor::Interpreter {
     return t;
   }
 
-  // Weights for a pass: an existing snapshot or prediction, else made now
-  // from the live weights (which must be at the pass's version).
+  // Weights for a pass: a kept version or a prediction made earlier, the live
+  // weights themselves when the pass reads the live version, else a
+  // prediction made now from the live weights.
   const std::vector<torch::Tensor>& weights(Stage& st, const Action& a) {
     const Key k = key_of(a);
     auto it = st.store.find(k);
@@ -174,19 +175,16 @@ class Executor::Interpreter {
     if (k.first != st.version)
       throw TrainingError("weights of version " + std::to_string(k.first) +
                           " are no longer held (live version " + std::to_string(st.version) + ")");
+    if (k.second == 0) return st.w;
     torch::NoGradGuard no_grad;
     std::vector<torch::Tensor> made;
-    if (k.second == 0) {
-      for (const auto& t : st.w) made.push_back(t.detach().clone());
-    } else {
-      const auto& c = ex_.config_;
-      const double lr = LearningRate(c.optimizer.lr, c.lr_schedule, st.opt->steps(), c.total_steps);
-      const std::vector<torch::Tensor> d = st.opt->Direction(st.w);
-      for (std::size_t i = 0; i < st.w.size(); ++i) made.push_back(st.w[i] - lr * k.second * d[i]);
-      Stage::Pending p{k.first + k.second, k.first, k.second, made, {}};
-      for (const auto& t : st.w) p.base.push_back(t.detach().clone());
-      st.pending.push_back(std::move(p));
-    }
+    const auto& c = ex_.config_;
+    const double lr = LearningRate(c.optimizer.lr, c.lr_schedule, st.opt->steps(), c.total_steps);
+    const std::vector<torch::Tensor> d = st.opt->Direction(st.w);
+    for (std::size_t i = 0; i < st.w.size(); ++i) made.push_back(st.w[i] - lr * k.second * d[i]);
+    Stage::Pending p{k.first + k.second, k.first, k.second, made, {}};
+    for (const auto& t : st.w) p.base.push_back(t.detach().clone());
+    st.pending.push_back(std::move(p));
     ++result_.weight_copies[st.index];
     return st.store[k] = std::move(made);
   }
@@ -385,6 +383,14 @@ class Executor::Interpreter {
     const double lr = LearningRate(c.optimizer.lr, c.lr_schedule, st.opt->steps(), c.total_steps);
     std::vector<torch::Tensor> mean;
     for (auto& t : st.accum) mean.push_back(t / s_.micro_batches);
+    // Copy on write: a later pass (or a graph a later backward uses) still
+    // reads the version being replaced, so it keeps these tensors and the
+    // update goes to a copy.
+    if (auto it = st.uses.find({st.version, 0}); it != st.uses.end() && it->second > 0) {
+      st.store[{st.version, 0}] = st.w;
+      for (auto& t : st.w) t = t.detach().clone();
+      ++result_.weight_copies[st.index];
+    }
     st.opt->Step(st.w, mean, lr);
     ++st.version;
     for (auto& t : st.accum) t.zero_();
@@ -399,23 +405,8 @@ class Executor::Interpreter {
         (*errors)[a.stage].push_back({a.stage, it->version, it->horizon, Norm(it->predicted, st.w) / denom});
       it = st.pending.erase(it);
     }
-    SnapshotIfNeeded(st);
     if (done != nullptr && a.stage == s_.num_stages - 1) ++*done;
     record_versions(st);
-  }
-
- public:
-  // A pass of this segment reads the live version by its number: keep a copy
-  // before the next update replaces it.
-  void SnapshotIfNeeded(Stage& st) {
-    const Key k{st.version, 0};
-    auto it = st.uses.find(k);
-    if (it != st.uses.end() && it->second > 0 && !st.store.count(k)) {
-      std::vector<torch::Tensor> copy;
-      for (const auto& t : st.w) copy.push_back(t.detach().clone());
-      st.store[k] = std::move(copy);
-      ++result_.weight_copies[st.index];
-    }
   }
 
  private:
@@ -556,8 +547,6 @@ SegmentResult Executor::Run(const Schedule& schedule, const MicroBatchFn& data, 
     in.done = done;
     in.errors = &errors;
     in.now_ns = now_ns;
-    for (int k = 0; k < S; ++k)
-      if (s.stage_device[k] == d) in.SnapshotIfNeeded(*stages_[k]);
     in.Run();
     spans[d] = std::move(in.spans);
   });

@@ -93,13 +93,13 @@ class DataflowEngine : EngineBase {
         ++dev.next;
         continue;
       }
-      if (a.kind == ActionKind::kForward) rec_.ChangeInFlight(a.stage, +1, start);
+      if (a.kind == ActionKind::kForward) rec_.ChangeInFlight(a, +1, start);
       const TimeNs end = start + cost_(d, dev.next, a);
       rec_.Compute(d, start, end, a);
       dev.free_ns = end;
       ++dev.next;
       if (a.kind == ActionKind::kBackward || a.kind == ActionKind::kBackwardWeight)
-        rec_.ChangeInFlight(a.stage, -1, end);
+        rec_.ChangeInFlight(a, -1, end);
       if (a.kind == ActionKind::kForward && a.stage < S_ - 1)
         Send(dev, a, forward_hop_[a.stage], a.stage + 1, fwd_avail_[Key(a.stage, g)], end);
       else if (IsBackwardPass(a.kind) && a.stage > 0)

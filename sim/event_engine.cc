@@ -96,7 +96,7 @@ class EventEngine : EngineBase {
         ++dev.next;
         continue;
       }
-      if (a.kind == ActionKind::kForward) rec_.ChangeInFlight(a.stage, +1, start);
+      if (a.kind == ActionKind::kForward) rec_.ChangeInFlight(a, +1, start);
       const TimeNs end = start + cost_(d, dev.next, a);
       dev.busy = true;
       rec_.Compute(d, start, end, a);
@@ -110,7 +110,7 @@ class EventEngine : EngineBase {
     dev.busy = false;
     ++dev.next;
     if (a.kind == ActionKind::kBackward || a.kind == ActionKind::kBackwardWeight)
-      rec_.ChangeInFlight(a.stage, -1, q_.Now());
+      rec_.ChangeInFlight(a, -1, q_.Now());
     const std::int64_t g = GlobalMicroBatch(a);
     if (a.kind == ActionKind::kForward && a.stage < S_ - 1)
       Send(d, a, wiring_.forward_channel[a.stage], a.stage + 1, g, c_.stages[a.stage].output_bytes);

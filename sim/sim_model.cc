@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "common/error.h"
+#include "common/versioning.h"
 
 namespace xpipe::sim {
 namespace {
@@ -28,9 +30,28 @@ double UnitDraw(std::uint64_t seed, int d, std::size_t index) {
 
 }  // namespace
 
-ComputeCost::ComputeCost(const SimConfig& c) : c_(c) {
+ComputeCost::ComputeCost(const Schedule& s, const SimConfig& c) : c_(c) {
   exact_ = c.jitter == 0;
   for (double speed : c.cluster.speed) exact_ = exact_ && speed == 1.0;
+  bool any = false;
+  for (const StageCost& sc : c.stages) {
+    const double ns = 2.0 * static_cast<double>(sc.parameter_bytes) / c.cluster.memory_bytes_per_sec * 1e9;
+    copy_ns_.push_back(static_cast<TimeNs>(std::llround(ns)));
+    any = any || copy_ns_.back() > 0;
+  }
+  if (!any) return;
+  copies_ = WeightCopies(s);
+  for (std::size_t d = 0; d < copies_.size(); ++d) {
+    std::optional<std::size_t> last_compute;
+    for (std::size_t i = 0; i < copies_[d].size(); ++i) {
+      const ActionKind kind = s.device_actions[d][i].kind;
+      if (IsCompute(kind)) last_compute = i;
+      if (kind == ActionKind::kUpdate && copies_[d][i] > 0 && last_compute) {
+        copies_[d][*last_compute] += copies_[d][i];
+        copies_[d][i] = 0;
+      }
+    }
+  }
 }
 
 TimeNs ComputeCost::operator()(int d, std::size_t index, const Action& a) const {
@@ -42,9 +63,11 @@ TimeNs ComputeCost::operator()(int d, std::size_t index, const Action& a) const 
       break;
     case ActionKind::kBackward:
       ns = sc.backward_ns;
+      if (a.weight_switch == WeightSwitch::kRecompute) ns += sc.forward_ns;
       break;
     case ActionKind::kBackwardInput:
       ns = sc.backward_ns / 2;  // whole ns; W gets the odd one
+      if (a.weight_switch == WeightSwitch::kRecompute) ns += sc.forward_ns;
       break;
     case ActionKind::kBackwardWeight:
       ns = sc.backward_ns - sc.backward_ns / 2;
@@ -52,10 +75,11 @@ TimeNs ComputeCost::operator()(int d, std::size_t index, const Action& a) const 
     default:
       return 0;
   }
-  if (exact_) return ns;
+  const TimeNs copies = copies_.empty() ? 0 : copies_[d][index] * copy_ns_[a.stage];
+  if (exact_) return ns + copies;
   double scaled = static_cast<double>(ns) / c_.cluster.Speed(d);
   if (c_.jitter > 0) scaled *= 1.0 + c_.jitter * UnitDraw(c_.seed, d, index);
-  return static_cast<TimeNs>(std::llround(scaled));
+  return static_cast<TimeNs>(std::llround(scaled)) + copies;
 }
 
 Wiring Wire(const Schedule& s, const SimConfig& c) {
@@ -107,13 +131,17 @@ Recorder::Recorder(const Schedule& s, const SimConfig& c, const Wiring& w)
   r_.link_bytes.assign(w.link_names.size(), 0);
   r_.trace.transfer_tracks = w.channel_tracks;
   in_flight_.assign(S, 0);
+  in_flight_bytes_.assign(S, 0);
+  peak_in_flight_bytes_.assign(S, 0);
   static_bytes_.resize(S);
   kept_bytes_.resize(S);
+  input_bytes_.resize(S);
   for (int k = 0; k < S; ++k) {
     const StageCost& sc = c.stages[k];
     const MemoryModel& m = c.memory;
     static_bytes_[k] = sc.parameter_bytes * (m.versions[k] + 1 + m.optimizer_copies + m.scratch[k]);
     kept_bytes_[k] = m.recompute ? sc.input_bytes : sc.activation_bytes;
+    input_bytes_[k] = sc.input_bytes;
   }
   stage0_updates_.reserve(s.mini_batches);
 }
@@ -131,7 +159,7 @@ SimResult Recorder::Finish(TimeNs makespan_ns) {
   for (int d = 0; d < devices_; ++d)
     r_.utilisation.push_back(makespan_ns > 0 ? static_cast<double>(r_.busy_ns[d]) / makespan_ns : 0);
   for (int k = 0; k < s_.num_stages; ++k)
-    r_.peak_memory_bytes.push_back(static_bytes_[k] + r_.peak_in_flight[k] * kept_bytes_[k]);
+    r_.peak_memory_bytes.push_back(static_bytes_[k] + peak_in_flight_bytes_[k]);
   if (record_) {
     // Each track's spans arrive in its own order; only the interleaving of
     // tracks depends on the engine.

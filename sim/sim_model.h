@@ -25,14 +25,22 @@ constexpr TimeNs kNotYet = std::numeric_limits<TimeNs>::min();
 // divided by the device's speed, times 1 + jitter * u with u uniform in
 // [-1, 1) drawn from a hash of (seed, device, index), so the draw does not
 // depend on the order an engine visits actions in.
+//
+// What the schedule says a pass does beyond its profiled time is billed too:
+// a backward with weight_switch == recompute runs the forward again first
+// (scaled like compute), and every weight copy (common/versioning.h,
+// WeightCopies) takes 2 x the stage's parameter bytes at the device's memory
+// bandwidth; an update's copy is billed to the pass before it on its device.
 class ComputeCost {
  public:
-  explicit ComputeCost(const SimConfig& c);
+  ComputeCost(const Schedule& s, const SimConfig& c);
   TimeNs operator()(int d, std::size_t index, const Action& a) const;
 
  private:
   const SimConfig& c_;
-  bool exact_ = true;  // every speed 1 and no jitter: stay in integers
+  bool exact_ = true;                              // every speed 1 and no jitter: stay in integers
+  std::vector<std::vector<std::uint8_t>> copies_;  // per device and action, with updates' moved back
+  std::vector<TimeNs> copy_ns_;                    // per stage: one weight copy
 };
 
 // A channel carries one sender's outputs to one receiver, in the order they
@@ -63,13 +71,19 @@ class Recorder {
     if (a.stage == 0) stage0_updates_.push_back(at_ns);
   }
   void CountAction() { ++r_.actions; }
-  // A forward starts holding its activations; a backward (or W) frees them.
-  void ChangeInFlight(int stage, int delta, TimeNs at_ns) {
+  // A forward starts holding what its backward needs (its activations; only
+  // its input when the backward recomputes; plus a private weight copy when
+  // the backward swaps); the backward (or W) frees it.
+  void ChangeInFlight(const Action& a, int delta, TimeNs at_ns) {
+    const int stage = a.stage;
+    const Bytes bytes =
+        (a.weight_switch == WeightSwitch::kRecompute ? input_bytes_[stage] : kept_bytes_[stage]) +
+        (a.weight_switch == WeightSwitch::kSwap ? c_.stages[stage].parameter_bytes : 0);
     in_flight_[stage] += delta;
+    in_flight_bytes_[stage] += delta * bytes;
     if (in_flight_[stage] > r_.peak_in_flight[stage]) r_.peak_in_flight[stage] = in_flight_[stage];
-    if (record_)
-      r_.trace.memory.push_back(
-          {stage, at_ns, static_bytes_[stage] + in_flight_[stage] * kept_bytes_[stage]});
+    peak_in_flight_bytes_[stage] = std::max(peak_in_flight_bytes_[stage], in_flight_bytes_[stage]);
+    if (record_) r_.trace.memory.push_back({stage, at_ns, static_bytes_[stage] + in_flight_bytes_[stage]});
   }
   // A transfer on `channel` sent from start_ns (its first byte) to end_ns
   // (its last).
@@ -89,7 +103,8 @@ class Recorder {
   const int devices_;
   const bool record_;
   std::vector<int> in_flight_;
-  std::vector<Bytes> static_bytes_, kept_bytes_;
+  std::vector<Bytes> static_bytes_, kept_bytes_, input_bytes_;
+  std::vector<Bytes> in_flight_bytes_, peak_in_flight_bytes_;
   std::vector<TimeNs> stage0_updates_;
   SimResult r_;
 };
@@ -105,7 +120,7 @@ class EngineBase {
         D_(s.num_devices),
         T_(s.micro_batches),
         G_(static_cast<std::int64_t>(s.mini_batches) * s.micro_batches),
-        cost_(c),
+        cost_(s, c),
         wiring_(Wire(s, c)),
         rec_(s, c, wiring_),
         fwd_avail_(static_cast<std::size_t>(S_) * G_, kNotYet),

@@ -1,11 +1,14 @@
 #include "sim/simulator.h"
 
 #include "common/error.h"
+#include "common/versioning.h"
 #include "sim/engines.h"
 
 namespace xpipe {
 
-SimResult Simulate(const Schedule& s, const SimConfig& config) {
+namespace {
+
+SimResult Run(const Schedule& s, const SimConfig& config) {
   const bool chain = config.cluster.topology == Topology::kChain;
   switch (config.engine) {
     case SimEngine::kAuto:
@@ -18,6 +21,24 @@ SimResult Simulate(const Schedule& s, const SimConfig& config) {
   }
   XPIPE_CHECK(false, "unknown engine");
   return {};
+}
+
+}  // namespace
+
+SimResult Simulate(const Schedule& s, const SimConfig& config) {
+  SimResult r = Run(s, config);
+  // The work billed, counted the way ComputeCost bills it.
+  r.forwards.assign(s.num_stages, 0);
+  r.weight_copies.assign(s.num_stages, 0);
+  const auto copies = WeightCopies(s);
+  for (std::size_t d = 0; d < s.device_actions.size(); ++d)
+    for (std::size_t i = 0; i < s.device_actions[d].size(); ++i) {
+      const Action& a = s.device_actions[d][i];
+      r.forwards[a.stage] += a.kind == ActionKind::kForward ||
+                             (IsBackwardPass(a.kind) && a.weight_switch == WeightSwitch::kRecompute);
+      r.weight_copies[a.stage] += copies[d][i];
+    }
+  return r;
 }
 
 }  // namespace xpipe
