@@ -13,7 +13,7 @@ namespace xpipe::cli {
 
 int SimCommand(const Args& args) {
   po::options_description desc("options");
-  std::string profile, cluster, schedules, partition, trace, target, out, engine;
+  std::string profile, cluster, schedules, partition, trace, target, out, engine, backward_weights;
   std::vector<std::string> sweeps;
   int stages = 4, micro = 4, mini = 0, chunks = 1, batch = 0, threads = 0;
   double bandwidth = 0, latency = -1, memory_gib = 0, jitter = 0;
@@ -47,8 +47,11 @@ int SimCommand(const Args& args) {
       "auto (dataflow on a chain, else event), dataflow, or event: the event-queue reference")(
       "target", po::value(&target)->default_value("round-trip"),
       "prediction target: round-trip, closed-form, synchronous, own-backward")(
-      "detail", "print the per-stage table of every schedule")("json", "print JSON instead of tables")(
-      "trace", po::value(&trace), "write a Chrome/Perfetto trace of the first schedule")(
+      "backward-weights", po::value(&backward_weights)->default_value("swap"),
+      "a backward whose weights differ from its forward's: swap (two weight copies) or recompute (one more "
+      "forward)")("detail", "print the per-stage table of every schedule")(
+      "json", "print JSON instead of tables")("trace", po::value(&trace),
+                                              "write a Chrome/Perfetto trace of the first schedule")(
       "sweep", po::value(&sweeps)->composing(),
       "sweep an axis, e.g. --sweep stages=2,4,8 (repeatable; "
       "axes: schedule stages micro-batches mini-batches batch-size bandwidth latency speed straggler "
@@ -101,6 +104,9 @@ int SimCommand(const Args& args) {
   base.schedule.mini_batches = vm.count("mini-batches") ? mini : 4 * stages + 4;
   base.schedule.chunks = chunks;
   base.schedule.target = ParsePredictionTarget(target, "--target");
+  base.schedule.backward_weights = ParseWeightSwitch(backward_weights, "--backward-weights");
+  if (base.schedule.backward_weights == WeightSwitch::kNone)
+    throw InputError("--backward-weights", "expected swap or recompute");
 
   if (!sweeps.empty()) {
     std::vector<SweepAxis> axes;
@@ -120,8 +126,7 @@ int SimCommand(const Args& args) {
     Scenario sc = base;
     sc.schedule.kind = ParseScheduleKind(name, "--schedules");
     std::string label = name;
-    if ((sc.schedule.kind == ScheduleKind::kPipeDream || sc.schedule.kind == ScheduleKind::kSpecTrain) &&
-        micro != 1) {
+    if (TraitsOf(sc.schedule.kind).micro_batches == MicroBatchRule::kOne && micro != 1) {
       sc.schedule.micro_batches = 1;  // one micro-batch per mini-batch by definition
       label += " (T=1)";
     }

@@ -20,7 +20,7 @@ namespace xpipe::cli {
 
 int ValidateCommand(const Args& args) {
   po::options_description desc("options");
-  std::string model, schedule, optimizer, trace_exec, trace_sim;
+  std::string model, schedule, optimizer, trace_exec, trace_sim, backward_weights;
   int stages = 2, micro = 4, mini = 8, batch = 64;
   uint64_t seed = 1;
   desc.add_options()("help,h", "show this help")("model", po::value(&model)->default_value("cnn"),
@@ -31,6 +31,7 @@ int ValidateCommand(const Args& args) {
       "mini-batches", po::value(&mini)->default_value(8), "mini-batches to run and simulate")(
       "batch-size", po::value(&batch)->default_value(64), "samples per mini-batch")(
       "optimizer", po::value(&optimizer)->default_value("adam"), "sgd, momentum, adam, adamw")(
+      "backward-weights", po::value(&backward_weights)->default_value("swap"), "swap or recompute")(
       "seed", po::value(&seed)->default_value(1), "seed")("trace-exec", po::value(&trace_exec),
                                                           "write the executor's measured trace")(
       "trace-sim", po::value(&trace_sim), "write the simulator's trace")("json", "print JSON");
@@ -42,6 +43,9 @@ int ValidateCommand(const Args& args) {
   sp.devices = stages;
   sp.micro_batches = micro;
   sp.mini_batches = mini;
+  sp.backward_weights = ParseWeightSwitch(backward_weights, "--backward-weights");
+  if (sp.backward_weights == WeightSwitch::kNone)
+    throw InputError("--backward-weights", "expected swap or recompute");
   const Schedule s = MakeSchedule(sp);
   const exec::Dataset data =
       exec::Synthetic(static_cast<int64_t>(batch) * mini, {1, 16, 16}, 10, seed, 12345);

@@ -151,18 +151,25 @@ void CheckParams(const ScheduleParams& p) {
   if (p.chunks < 1) throw InputError("--chunks", "must be at least 1");
   if (p.chunks > 1 && p.kind != ScheduleKind::kInterleaved1F1B)
     throw InputError("--chunks", "only interleaved-1f1b places several chunks on a device");
-  if (p.kind == ScheduleKind::kInterleaved1F1B && p.micro_batches % p.devices != 0)
-    throw InputError("--micro-batches", "interleaved-1f1b needs T divisible by the number of devices (T=" +
-                                            std::to_string(p.micro_batches) +
-                                            ", N=" + std::to_string(p.devices) + ")");
-  if ((p.kind == ScheduleKind::kPipeDream || p.kind == ScheduleKind::kSpecTrain) && p.micro_batches != 1)
-    throw InputError("--micro-batches", name +
-                                            " runs one micro-batch per mini-batch (T = 1); use "
-                                            "pipedream-2bw or xpipe for T > 1");
-  if (p.kind == ScheduleKind::kPipeDream2BW && p.micro_batches < p.devices - 1)
-    throw InputError("--micro-batches", "pipedream-2bw keeps two weight versions only with T >= N-1 (T=" +
-                                            std::to_string(p.micro_batches) +
-                                            ", N=" + std::to_string(p.devices) + ")");
+  const std::string TN = " (T=" + std::to_string(p.micro_batches) + ", N=" + std::to_string(p.devices) + ")";
+  switch (TraitsOf(p.kind).micro_batches) {
+    case MicroBatchRule::kAny:
+      break;
+    case MicroBatchRule::kMultipleOfN:
+      if (p.micro_batches % p.devices != 0)
+        throw InputError("--micro-batches", name + " needs T divisible by the number of devices" + TN);
+      break;
+    case MicroBatchRule::kOne:
+      if (p.micro_batches != 1)
+        throw InputError("--micro-batches", name +
+                                                " runs one micro-batch per mini-batch (T = 1); use "
+                                                "pipedream-2bw or xpipe for T > 1");
+      break;
+    case MicroBatchRule::kAtLeastNMinus1:
+      if (p.micro_batches < p.devices - 1)
+        throw InputError("--micro-batches", name + " keeps two weight versions only with T >= N-1" + TN);
+      break;
+  }
 }
 
 }  // namespace

@@ -7,27 +7,25 @@
 namespace xpipe {
 namespace {
 
-struct KindInfo {
-  ScheduleKind kind;
-  std::string_view name;
-  bool asynchronous;
-  WeightPolicy policy;
-};
-constexpr std::array<KindInfo, 11> kInfo = {{
-    {ScheduleKind::kGPipe, "gpipe", false, WeightPolicy::kSynchronous},
-    {ScheduleKind::kOneFOneBFlush, "1f1b-flush", false, WeightPolicy::kSynchronous},
-    {ScheduleKind::kInterleaved1F1B, "interleaved-1f1b", false, WeightPolicy::kSynchronous},
-    {ScheduleKind::kZeroBubbleH1, "zb-h1", false, WeightPolicy::kSynchronous},
-    {ScheduleKind::kStale, "stale", true, WeightPolicy::kStale},
-    {ScheduleKind::kPipeDream, "pipedream", true, WeightPolicy::kStashing},
-    {ScheduleKind::kPipeDream2BW, "pipedream-2bw", true, WeightPolicy::kDoubleBuffer},
-    {ScheduleKind::kSpecTrain, "spectrain", true, WeightPolicy::kPredictRoundTrip},
-    {ScheduleKind::kPipeOptim, "pipeoptim", true, WeightPolicy::kPredictOwnBackward},
-    {ScheduleKind::kXPipe, "xpipe", true, WeightPolicy::kPredictRoundTrip},
-    {ScheduleKind::kCustom, "custom", false, WeightPolicy::kSynchronous},
+using T = MicroBatchRule;
+constexpr std::array<ScheduleTraits, 11> kInfo = {{
+    // kind, name, asynchronous, policy, bellwether, micro-batches
+    {ScheduleKind::kGPipe, "gpipe", false, WeightPolicy::kSynchronous, false, T::kAny},
+    {ScheduleKind::kOneFOneBFlush, "1f1b-flush", false, WeightPolicy::kSynchronous, false, T::kAny},
+    {ScheduleKind::kInterleaved1F1B, "interleaved-1f1b", false, WeightPolicy::kSynchronous, false,
+     T::kMultipleOfN},
+    {ScheduleKind::kZeroBubbleH1, "zb-h1", false, WeightPolicy::kSynchronous, false, T::kAny},
+    {ScheduleKind::kStale, "stale", true, WeightPolicy::kStale, false, T::kAny},
+    {ScheduleKind::kPipeDream, "pipedream", true, WeightPolicy::kStashing, false, T::kOne},
+    {ScheduleKind::kPipeDream2BW, "pipedream-2bw", true, WeightPolicy::kDoubleBuffer, false,
+     T::kAtLeastNMinus1},
+    {ScheduleKind::kSpecTrain, "spectrain", true, WeightPolicy::kPredictRoundTrip, false, T::kOne},
+    {ScheduleKind::kPipeOptim, "pipeoptim", true, WeightPolicy::kPredictOwnBackward, false, T::kAny},
+    {ScheduleKind::kXPipe, "xpipe", true, WeightPolicy::kPredictRoundTrip, true, T::kAny},
+    {ScheduleKind::kCustom, "custom", false, WeightPolicy::kSynchronous, false, T::kAny},
 }};
 
-const KindInfo& Info(ScheduleKind kind) {
+const ScheduleTraits& Info(ScheduleKind kind) {
   for (const auto& i : kInfo)
     if (i.kind == kind) return i;
   XPIPE_CHECK(false, "unknown schedule kind");
@@ -38,6 +36,7 @@ constexpr std::array<std::string_view, 4> kTargets = {"round-trip", "closed-form
 
 }  // namespace
 
+const ScheduleTraits& TraitsOf(ScheduleKind kind) { return Info(kind); }
 std::string_view ScheduleName(ScheduleKind kind) { return Info(kind).name; }
 bool IsAsynchronous(ScheduleKind kind) { return Info(kind).asynchronous; }
 WeightPolicy PolicyOf(ScheduleKind kind) { return Info(kind).policy; }

@@ -49,6 +49,29 @@ enum class PredictionTarget {
   kOwnBackward,          // updates between a forward and its own backward
 };
 
+// Which micro-batch counts T a schedule is defined for (N devices).
+enum class MicroBatchRule {
+  kAny,
+  kOne,             // PipeDream, SpecTrain: one micro-batch per mini-batch
+  kAtLeastNMinus1,  // PipeDream-2BW: two buffers suffice only with T >= N-1
+  kMultipleOfN,     // interleaved 1F1B: T % N == 0
+};
+
+// A schedule's behaviour as data: adding a schedule is one generator plus one
+// of these records (common/schedule.cc), read by generators, versioning and
+// reports instead of checks on the kind.
+struct ScheduleTraits {
+  ScheduleKind kind;
+  std::string_view name;
+  bool asynchronous;  // no flush: mini-batches overlap
+  WeightPolicy policy;
+  // One prediction per mini-batch and direction on each stage, made by the
+  // first micro-batch (the bellwether) and reused by the others (XPipe).
+  bool bellwether;
+  MicroBatchRule micro_batches;
+};
+const ScheduleTraits& TraitsOf(ScheduleKind kind);
+
 std::string_view ScheduleName(ScheduleKind kind);
 // Throws InputError naming `where` for an unknown name.
 ScheduleKind ParseScheduleKind(std::string_view name, const std::string& where);

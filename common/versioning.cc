@@ -164,7 +164,7 @@ void AnnotateWeights(Schedule& s, PredictionTarget target, WeightSwitch strategy
           break;
         case WeightPolicy::kPredictRoundTrip: {
           const bool backward_of_pair = !forward;  // B, I and W share the backward prediction
-          if (s.kind == ScheduleKind::kXPipe) {
+          if (TraitsOf(s.kind).bellwether) {
             auto bkey = std::make_tuple(a.stage, a.mini_batch, backward_of_pair);
             auto it = bellwether.find(bkey);
             a.weights = WeightSource::kPredicted;
@@ -185,7 +185,7 @@ void AnnotateWeights(Schedule& s, PredictionTarget target, WeightSwitch strategy
         }
       }
       if (a.weights == WeightSource::kPredicted && a.horizon == 0 && !a.reuse_prediction &&
-          s.kind != ScheduleKind::kXPipe)
+          !TraitsOf(s.kind).bellwether)
         a.weights = WeightSource::kCurrent;  // predicting zero steps ahead is the live weights
     }
   }
@@ -278,7 +278,7 @@ std::vector<int> PredictionScratch(const Schedule& s) {
       if (a.weights != WeightSource::kPredicted) continue;
       // XPipe with T > 1 keeps the bellwether's forward and backward
       // predictions alive across micro-batches; others predict per pass.
-      const int need = (s.kind == ScheduleKind::kXPipe && s.micro_batches > 1) ? 2 : 1;
+      const int need = (TraitsOf(s.kind).bellwether && s.micro_batches > 1) ? 2 : 1;
       scratch[a.stage] = std::max(scratch[a.stage], need);
     }
   return scratch;

@@ -46,7 +46,8 @@ TEST(Twins, ExecutorDoesWhatTheSimulatorBills) {
           Executor ex(c, InitStages(c.stages, 1));
           const MicroBatchFn fn = [&](int64_t b, int j) {
             const int64_t m = 32 / T, start = b * 32 + j * m;
-            return std::make_pair(data.images.slice(0, start, start + m), data.labels.slice(0, start, start + m));
+            return std::make_pair(data.images.slice(0, start, start + m),
+                                  data.labels.slice(0, start, start + m));
           };
           const SegmentResult r = ex.Run(s, fn, 0);
           SimConfig sc;
