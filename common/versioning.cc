@@ -243,28 +243,42 @@ std::vector<int> VersionsKept(const Schedule& s) {
 }
 
 std::vector<std::vector<std::uint8_t>> WeightCopies(const Schedule& s) {
+  const std::size_t versions = static_cast<std::size_t>(s.mini_batches) + 1;
+  constexpr std::size_t kNever = static_cast<std::size_t>(-1);
   std::vector<std::vector<std::uint8_t>> copies(s.device_actions.size());
+  std::vector<int> slot(s.num_stages, -1);  // a stage's index among its device's stages
   for (std::size_t d = 0; d < s.device_actions.size(); ++d) {
     const auto& row = s.device_actions[d];
     copies[d].assign(row.size(), 0);
+    int local = 0;
+    for (int k = 0; k < s.num_stages; ++k) slot[k] = s.stage_device[k] == static_cast<int>(d) ? local++ : -1;
     // Last position at which each (stage, version) is read as plain weights.
-    std::map<std::pair<int, int>, std::size_t> last_plain_read;
+    std::vector<std::size_t> last_plain_read(local * versions, kNever);
+    const auto at = [&](int stage, int version) { return slot[stage] * versions + version; };
     for (std::size_t i = 0; i < row.size(); ++i)
       if (IsCompute(row[i].kind) && WeightKey(row[i]).second == 0)
-        last_plain_read[{row[i].stage, row[i].version}] = i;
-    std::set<std::tuple<int, int, int>> predicted;  // (stage, version, horizon) made so far
-    std::map<int, int> live;                        // per stage: updates so far
+        last_plain_read[at(row[i].stage, row[i].version)] = i;
+    // Per stage: updates so far, and the horizons predicted at the live
+    // version (a prediction is made while its version is live).
+    std::vector<int> live(local, 0);
+    std::vector<std::vector<int>> made(local);
     for (std::size_t i = 0; i < row.size(); ++i) {
       const Action& a = row[i];
+      const int l = slot[a.stage];
       if (a.kind == ActionKind::kUpdate) {
-        const int replaced = live[a.stage]++;
-        const auto it = last_plain_read.find({a.stage, replaced});
-        copies[d][i] = it != last_plain_read.end() && it->second > i ? 1 : 0;
+        const std::size_t last = last_plain_read[at(a.stage, live[l])];
+        copies[d][i] = last != kNever && last > i ? 1 : 0;
+        ++live[l];
+        made[l].clear();
         continue;
       }
       if (!IsCompute(a.kind)) continue;
       const auto [version, horizon] = WeightKey(a);
-      if (horizon > 0 && predicted.insert({a.stage, version, horizon}).second) ++copies[d][i];
+      if (horizon > 0 && version == live[l] &&
+          std::find(made[l].begin(), made[l].end(), horizon) == made[l].end()) {
+        made[l].push_back(horizon);
+        ++copies[d][i];
+      }
       if (a.weight_switch == WeightSwitch::kSwap && a.kind != ActionKind::kBackwardWeight) ++copies[d][i];
     }
   }

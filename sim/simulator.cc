@@ -25,20 +25,21 @@ SimResult Run(const Schedule& s, const SimConfig& config) {
 
 }  // namespace
 
-SimResult Simulate(const Schedule& s, const SimConfig& config) {
-  SimResult r = Run(s, config);
-  // The work billed, counted the way ComputeCost bills it.
-  r.forwards.assign(s.num_stages, 0);
-  r.weight_copies.assign(s.num_stages, 0);
+SimResult Simulate(const Schedule& s, const SimConfig& config) { return Run(s, config); }
+
+BilledWork Billed(const Schedule& s) {
+  BilledWork w;
+  w.forwards.assign(s.num_stages, 0);
+  w.weight_copies.assign(s.num_stages, 0);
   const auto copies = WeightCopies(s);
   for (std::size_t d = 0; d < s.device_actions.size(); ++d)
     for (std::size_t i = 0; i < s.device_actions[d].size(); ++i) {
       const Action& a = s.device_actions[d][i];
-      r.forwards[a.stage] += a.kind == ActionKind::kForward ||
+      w.forwards[a.stage] += a.kind == ActionKind::kForward ||
                              (IsBackwardPass(a.kind) && a.weight_switch == WeightSwitch::kRecompute);
-      r.weight_copies[a.stage] += copies[d][i];
+      w.weight_copies[a.stage] += copies[d][i];
     }
-  return r;
+  return w;
 }
 
 }  // namespace xpipe

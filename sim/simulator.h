@@ -52,20 +52,25 @@ struct SimResult {
   // half of the mini-batches (M >= 4), else makespan / M.
   TimeNs mini_batch_ns = 0;
   double samples_per_sec = 0;
-  std::vector<TimeNs> busy_ns;              // per device, compute
-  std::vector<double> utilisation;          // per device, busy / makespan
-  std::vector<int> peak_in_flight;          // per stage
-  std::vector<Bytes> peak_memory_bytes;     // per stage
-  std::vector<std::string> link_names;      // "d0->d1" in (sender, receiver) order, or "bus"
-  std::vector<Bytes> link_bytes;            // per link
-  std::int64_t actions = 0;                 // compute and update actions run
-  std::vector<std::int64_t> forwards;       // per stage: forward computations billed, recomputes included
-  std::vector<std::int64_t> weight_copies;  // per stage: weight copies billed (common/versioning.h)
-  Trace trace;                              // track names always; spans and memory with record_trace
+  std::vector<TimeNs> busy_ns;           // per device, compute
+  std::vector<double> utilisation;       // per device, busy / makespan
+  std::vector<int> peak_in_flight;       // per stage
+  std::vector<Bytes> peak_memory_bytes;  // per stage
+  std::vector<std::string> link_names;   // "d0->d1" in (sender, receiver) order, or "bus"
+  std::vector<Bytes> link_bytes;         // per link
+  std::int64_t actions = 0;              // compute and update actions run
+  Trace trace;                           // track names always; spans and memory with record_trace
 };
 
 // REQUIRES: Validate(s).ok; config.stages.size() == s.num_stages. Lowered
 // schedules are run on their compute actions (transfers are modelled).
 SimResult Simulate(const Schedule& s, const SimConfig& config);
+
+// The work Simulate bills beyond each pass's profiled time, per stage: forward
+// computations (recomputes included) and weight copies (common/versioning.h).
+struct BilledWork {
+  std::vector<std::int64_t> forwards, weight_copies;
+};
+BilledWork Billed(const Schedule& s);
 
 }  // namespace xpipe

@@ -95,7 +95,7 @@ std::pair<torch::Tensor, Weights> StageBackward(const Model& stage, const torch:
 Weights Reference(const Problem& su, const Schedule& s, const OptimizerConfig& oc) {
   const int S = s.num_stages, T = s.micro_batches, M = s.mini_batches;
   const std::vector<Model> stages = Partition(su.model, S, {});
-  std::vector<std::vector<Weights>> history(S);  // [stage][version]
+  std::vector<std::vector<Weights>> history(S);    // [stage][version]
   std::vector<std::vector<Weights>> direction(S);  // [stage][version]: D right after update v
   std::vector<Optimizer> opt;
   const auto init = InitStages(stages, 1);
@@ -118,7 +118,8 @@ Weights Reference(const Problem& su, const Schedule& s, const OptimizerConfig& o
     if (a.weights != WeightSource::kPredicted || a.horizon == 0) return w;
     const double lr = LearningRate(oc.lr, LrSchedule::kConstant, a.version, 0);
     Weights p;
-    for (std::size_t i = 0; i < w.size(); ++i) p.push_back(w[i] - lr * a.horizon * direction[a.stage][a.version][i]);
+    for (std::size_t i = 0; i < w.size(); ++i)
+      p.push_back(w[i] - lr * a.horizon * direction[a.stage][a.version][i]);
     return p;
   };
   for (int b = 0; b < M; ++b) {
@@ -139,8 +140,8 @@ Weights Reference(const Problem& su, const Schedule& s, const OptimizerConfig& o
       torch::Tensor g;
       for (int k = S - 1; k >= 0; --k) {
         const Action& bk = pass.at({ActionKind::kBackward, k, b, j});
-        auto [gi, gw] =
-            StageBackward(stages[k], inputs[k], wf[k], weights_of(bk), bk.weight_switch, k == S - 1 ? y : torch::Tensor(), g);
+        auto [gi, gw] = StageBackward(stages[k], inputs[k], wf[k], weights_of(bk), bk.weight_switch,
+                                      k == S - 1 ? y : torch::Tensor(), g);
         g = gi;
         grads[k][j] = gw;
       }
@@ -189,18 +190,20 @@ TEST(SequentialReference, AsynchronousPoliciesMatchTheExecutor) {
           c.optimizer = Opt(ok);
           Executor ex(c, InitStages(c.stages, 1));
           const int T = p.micro_batches;
-          ex.Run(s,
-                 [&](int64_t b, int j) {
-                   const int64_t m = kBatch / T, start = b * kBatch + j * m;
-                   return std::make_pair(su.data.images.slice(0, start, start + m),
-                                         su.data.labels.slice(0, start, start + m));
-                 },
-                 0);
+          ex.Run(
+              s,
+              [&](int64_t b, int j) {
+                const int64_t m = kBatch / T, start = b * kBatch + j * m;
+                return std::make_pair(su.data.images.slice(0, start, start + m),
+                                      su.data.labels.slice(0, start, start + m));
+              },
+              0);
           const Weights ref = Reference(su, s, c.optimizer);
           double diff = 0;
           std::size_t i = 0;
           for (int k = 0; k < ex.num_stages(); ++k)
-            for (const auto& t : ex.params(k)) diff = std::max(diff, (t - ref.at(i++)).abs().max().item<double>());
+            for (const auto& t : ex.params(k))
+              diff = std::max(diff, (t - ref.at(i++)).abs().max().item<double>());
           EXPECT_LE(diff, 1e-6) << ScheduleName(kind) << " N=" << N << " " << OptimizerName(ok) << " "
                                 << WeightSwitchName(sw);
           ++cases;
@@ -213,14 +216,16 @@ TEST(SequentialReference, AsynchronousPoliciesMatchTheExecutor) {
 TEST(Optimizers, MatchTorchOptim) {
   torch::manual_seed(0);
   const std::vector<int64_t> shape = {5, 7};
-  for (OptimizerKind ok : {OptimizerKind::kSgd, OptimizerKind::kMomentum, OptimizerKind::kAdam, OptimizerKind::kAdamW}) {
+  for (OptimizerKind ok :
+       {OptimizerKind::kSgd, OptimizerKind::kMomentum, OptimizerKind::kAdam, OptimizerKind::kAdamW}) {
     OptimizerConfig c = Opt(ok);
     Weights ours = {torch::randn(shape)};
     torch::Tensor theirs = ours[0].clone().requires_grad_(true);
     std::unique_ptr<torch::optim::Optimizer> ref;
     switch (ok) {
       case OptimizerKind::kSgd:
-        ref = std::make_unique<torch::optim::SGD>(std::vector<torch::Tensor>{theirs}, torch::optim::SGDOptions(c.lr));
+        ref = std::make_unique<torch::optim::SGD>(std::vector<torch::Tensor>{theirs},
+                                                  torch::optim::SGDOptions(c.lr));
         break;
       case OptimizerKind::kMomentum:
         ref = std::make_unique<torch::optim::SGD>(std::vector<torch::Tensor>{theirs},
@@ -228,12 +233,15 @@ TEST(Optimizers, MatchTorchOptim) {
         break;
       case OptimizerKind::kAdam:
         ref = std::make_unique<torch::optim::Adam>(
-            std::vector<torch::Tensor>{theirs}, torch::optim::AdamOptions(c.lr).betas({c.beta1, c.beta2}).eps(c.eps));
+            std::vector<torch::Tensor>{theirs},
+            torch::optim::AdamOptions(c.lr).betas({c.beta1, c.beta2}).eps(c.eps));
         break;
       case OptimizerKind::kAdamW:
-        ref = std::make_unique<torch::optim::AdamW>(
-            std::vector<torch::Tensor>{theirs},
-            torch::optim::AdamWOptions(c.lr).betas({c.beta1, c.beta2}).eps(c.eps).weight_decay(c.weight_decay));
+        ref = std::make_unique<torch::optim::AdamW>(std::vector<torch::Tensor>{theirs},
+                                                    torch::optim::AdamWOptions(c.lr)
+                                                        .betas({c.beta1, c.beta2})
+                                                        .eps(c.eps)
+                                                        .weight_decay(c.weight_decay));
         break;
     }
     Optimizer opt(c, ours);

@@ -9,7 +9,6 @@
 #include "common/generators.h"
 #include "exec/data.h"
 #include "exec/executor.h"
-#include "sim/scenario.h"
 #include "sim/simulator.h"
 
 namespace xpipe::exec {
@@ -50,10 +49,7 @@ TEST(Twins, ExecutorDoesWhatTheSimulatorBills) {
                                   data.labels.slice(0, start, start + m));
           };
           const SegmentResult r = ex.Run(s, fn, 0);
-          SimConfig sc;
-          sc.stages.resize(s.num_stages);
-          sc.memory = MemoryModelFor(s, OptimizerKind::kAdam, false);
-          const SimResult sim = Simulate(s, sc);
+          const BilledWork sim = Billed(s);
           const std::string what = std::string(ScheduleName(kind)) + " N=" + std::to_string(N) +
                                    " T=" + std::to_string(T) + " " + std::string(WeightSwitchName(strategy));
           EXPECT_EQ(r.forwards_run, sim.forwards) << what;
