@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <deque>
 #include <limits>
+#include <optional>
+
+#include "common/message.h"
 
 namespace xpipe {
 namespace {
@@ -73,22 +76,16 @@ DryRunResult DryRun(const Schedule& s, const CostFn& cost, const TransferFn& tra
       const std::vector<TimeNs>* dep = nullptr;
       const std::vector<const Action*>* dep_src = nullptr;
       int dep_stage = -1;
-      switch (a.kind) {
-        case ActionKind::kForward:
-          if (!lowered && a.stage > 0) dep = &fwd_out, dep_src = &fwd_src, dep_stage = a.stage - 1;
-          break;
-        case ActionKind::kBackward:
-        case ActionKind::kBackwardInput:
-          if (!lowered && a.stage < S - 1) dep = &bwd_out, dep_src = &bwd_src, dep_stage = a.stage + 1;
-          break;
-        case ActionKind::kRecvF:
-          if (a.stage > 0) dep = &fwd_out, dep_src = &fwd_src, dep_stage = a.stage - 1;
-          break;
-        case ActionKind::kRecvB:
-          if (a.stage < S - 1) dep = &bwd_out, dep_src = &bwd_src, dep_stage = a.stage + 1;
-          break;
-        default:
-          break;
+      // A compute pass waits for the message it consumes; in a lowered
+      // schedule its RECV waits instead.
+      std::optional<Message> waits;
+      if (!lowered) waits = Consumes(a, S, s.micro_batches);
+      if ((a.kind == ActionKind::kRecvF && a.stage > 0) || (a.kind == ActionKind::kRecvB && a.stage < S - 1))
+        waits = MessageOf(a, s.micro_batches);
+      if (waits) {
+        dep = waits->forward ? &fwd_out : &bwd_out;
+        dep_src = waits->forward ? &fwd_src : &bwd_src;
+        dep_stage = waits->producer_stage;
       }
       TimeNs start = free_at[d];
       if (dep != nullptr) {
@@ -112,10 +109,11 @@ DryRunResult DryRun(const Schedule& s, const CostFn& cost, const TransferFn& tra
         if (transfer) src[index(a.stage, g)] = &a;
         wake(wake_stage);
       };
-      if (!lowered && a.kind == ActionKind::kForward) publish(fwd_out, fwd_src, a.stage + 1);
-      if (!lowered && IsBackwardPass(a.kind)) publish(bwd_out, bwd_src, a.stage - 1);
-      if (a.kind == ActionKind::kSendF) publish(fwd_out, fwd_src, a.stage + 1);
-      if (a.kind == ActionKind::kSendB) publish(bwd_out, bwd_src, a.stage - 1);
+      std::optional<Message> out;
+      if (!lowered) out = Produces(a, S, s.micro_batches);
+      if (a.kind == ActionKind::kSendF || a.kind == ActionKind::kSendB) out = MessageOf(a, s.micro_batches);
+      if (out)
+        publish(out->forward ? fwd_out : bwd_out, out->forward ? fwd_src : bwd_src, ReceiverStage(*out));
       ++next[d];
     }
   }

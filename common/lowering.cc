@@ -17,14 +17,6 @@ Action Comm(int stage, ActionKind kind, std::int64_t g, int T) {
   return c;
 }
 
-// The message a compute pass of stage `stage` consumes, if any.
-std::optional<Message> Consumes(const Action& a, int last_stage, int T) {
-  const std::int64_t g = GlobalMicroBatch(a, T);
-  if (a.kind == ActionKind::kForward && a.stage > 0) return Message{true, a.stage - 1, g};
-  if (IsBackwardPass(a.kind) && a.stage < last_stage) return Message{false, a.stage + 1, g};
-  return std::nullopt;
-}
-
 }  // namespace
 
 Message MessageOf(const Action& a, int micro_batches) {
@@ -46,7 +38,6 @@ Message MessageOf(const Action& a, int micro_batches) {
 
 Schedule LowerCommunication(const Schedule& s) {
   Schedule out = s;
-  const int last = s.num_stages - 1;
   const int T = s.micro_batches;
   const auto key = [](const Message& m) { return std::make_tuple(m.forward, m.producer_stage, m.g); };
   // Pass 1: sends right after their producing pass; each channel's sequence.
@@ -59,12 +50,9 @@ Schedule LowerCommunication(const Schedule& s) {
     for (const Action& a : s.device_actions[d]) {
       XPIPE_CHECK(!IsComm(a.kind), "schedule is already lowered");
       row.push_back(a);
-      const std::int64_t g = GlobalMicroBatch(a, T);
-      std::optional<Message> sent;
-      if (a.kind == ActionKind::kForward && a.stage < last) sent = Message{true, a.stage, g};
-      if (IsBackwardPass(a.kind) && a.stage > 0) sent = Message{false, a.stage, g};
+      const std::optional<Message> sent = Produces(a, s.num_stages, T);
       if (!sent) continue;
-      row.push_back(Comm(a.stage, sent->forward ? ActionKind::kSendF : ActionKind::kSendB, g, T));
+      row.push_back(Comm(a.stage, sent->forward ? ActionKind::kSendF : ActionKind::kSendB, sent->g, T));
       auto& seq = channel[{static_cast<int>(d), s.stage_device[ReceiverStage(*sent)]}];
       position[key(*sent)] = seq.size();
       seq.push_back(*sent);
@@ -77,7 +65,7 @@ Schedule LowerCommunication(const Schedule& s) {
     std::vector<Action> row;
     row.reserve(out.device_actions[d].size() * 3 / 2);
     for (const Action& a : out.device_actions[d]) {
-      if (const auto m = IsCompute(a.kind) ? Consumes(a, last, T) : std::nullopt) {
+      if (const auto m = Consumes(a, s.num_stages, T)) {
         const std::pair<int, int> c{s.stage_device[m->producer_stage], static_cast<int>(d)};
         const auto at = position.find(key(*m));
         XPIPE_CHECK(at != position.end(), "a pass consumes a message no pass produces");

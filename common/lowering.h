@@ -17,6 +17,7 @@
 // hand-off) so that all dependencies are explicit.
 #pragma once
 
+#include "common/message.h"
 #include "common/schedule.h"
 
 namespace xpipe {
@@ -26,19 +27,5 @@ Schedule LowerCommunication(const Schedule& s);
 
 // Drops every SEND/RECV: the inverse of LowerCommunication.
 Schedule StripCommunication(const Schedule& s);
-
-// One message of a lowered schedule: the output of `producer_stage`'s pass
-// for global micro-batch g, in the forward (activation) or backward
-// (gradient) direction.
-struct Message {
-  bool forward = true;
-  int producer_stage = 0;
-  std::int64_t g = 0;
-  bool operator==(const Message&) const = default;
-};
-// The message a SEND or RECV action carries. REQUIRES: IsComm(a.kind).
-Message MessageOf(const Action& a, int micro_batches);
-// Sender and receiver stage of a message.
-inline int ReceiverStage(const Message& m) { return m.forward ? m.producer_stage + 1 : m.producer_stage - 1; }
 
 }  // namespace xpipe

@@ -224,8 +224,8 @@ class Executor::Interpreter {
     }
   }
 
-  torch::Tensor Input(const Action& a, int64_t g) {
-    if (a.stage > 0) return Receive({true, a.stage - 1, g});
+  torch::Tensor Input(const Action& a) {
+    if (const auto m = Consumes(a, s_.num_stages, s_.micro_batches)) return Receive(*m);
     return data(first + a.mini_batch, a.micro_batch).first.to(stage(a.stage).device);
   }
   torch::Tensor Label(const Action& a) {
@@ -257,7 +257,7 @@ class Executor::Interpreter {
     if (a.weight_switch == WeightSwitch::kRecompute) {
       // Its backward runs the forward again: keep only the input.
       torch::NoGradGuard no_grad;
-      c.input = Input(a, g);
+      c.input = Input(a);
       out = ForwardStage(st.model, c.input, ws);
     } else {
       if (a.weight_switch == WeightSwitch::kSwap) {
@@ -268,7 +268,7 @@ class Executor::Interpreter {
       } else {
         c.leaves = Leaves(ws);
       }
-      c.input = Input(a, g).detach().requires_grad_(k > 0);
+      c.input = Input(a).detach().requires_grad_(k > 0);
       out = ForwardStage(st.model, c.input, c.leaves);
     }
     ++result_.forwards_run[k];
@@ -277,7 +277,7 @@ class Executor::Interpreter {
       c.output = Loss(a, out, c.label);
     } else {
       c.output = out;
-      outbox_[{true, k, g}] = out.detach();
+      outbox_[KeyOf(*Produces(a, s_.num_stages, s_.micro_batches))] = out.detach();
     }
     result_.passes[k].push_back({a, c.key.first, c.key.second, false});
     release(st, c.key);
@@ -290,10 +290,11 @@ class Executor::Interpreter {
     const int k = a.stage;
     const int64_t g = a.mini_batch;
     torch::NoGradGuard no_grad;
-    const torch::Tensor x = k > 0 ? Receive({true, k - 1, g}) : chunk(g).first.to(st.device);
+    const auto m = Consumes(a, s_.num_stages, s_.micro_batches);
+    const torch::Tensor x = m ? Receive(*m) : chunk(g).first.to(st.device);
     const torch::Tensor out = ForwardStage(st.model, x, st.w);
     if (k + 1 < s_.num_stages) {
-      outbox_[{true, k, g}] = out;
+      outbox_[KeyOf(*Produces(a, s_.num_stages, s_.micro_batches))] = out;
       return;
     }
     const torch::Tensor y = chunk(g).second.to(st.device);
@@ -310,7 +311,7 @@ class Executor::Interpreter {
     const Key kb = key_of(a);
     PassRecord rec{a, kb.first, kb.second, false};
     torch::Tensor grad_out;
-    if (!last) grad_out = Receive({false, k + 1, g});
+    if (const auto m = Consumes(a, s_.num_stages, s_.micro_batches)) grad_out = Receive(*m);
     switch (a.weight_switch) {
       case WeightSwitch::kNone:
         if (kb != c.key)
@@ -346,7 +347,7 @@ class Executor::Interpreter {
     if (!inputs.empty())
       grads = torch::autograd::grad({c.output}, inputs, {grad_out}, /*retain_graph=*/split,
                                     /*create_graph=*/false, /*allow_unused=*/true);
-    if (k > 0) outbox_[{false, k, g}] = grads[0].detach();
+    if (const auto m = Produces(a, s_.num_stages, s_.micro_batches)) outbox_[KeyOf(*m)] = grads[0].detach();
     if (split) {
       c.grad_out = grad_out;
     } else {

@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "common/error.h"
+#include "common/message.h"
 #include "sim/engines.h"
 #include "sim/sim_model.h"
 
@@ -71,15 +72,8 @@ class DataflowEngine : EngineBase {
       }
       const std::int64_t g = GlobalMicroBatch(a);
       TimeNs start = dev.free_ns;
-      if (a.kind == ActionKind::kForward && a.stage > 0) {
-        const TimeNs at = fwd_avail_[Key(a.stage - 1, g)];
-        if (at == kNotYet) {
-          dev.waiting = true;
-          return;
-        }
-        start = std::max(start, at);
-      } else if (IsBackwardPass(a.kind) && a.stage < S_ - 1) {
-        const TimeNs at = bwd_avail_[Key(a.stage + 1, g)];
+      if (const auto m = Consumes(a, S_, T_)) {
+        const TimeNs at = (m->forward ? fwd_avail_ : bwd_avail_)[Key(m->producer_stage, g)];
         if (at == kNotYet) {
           dev.waiting = true;
           return;
@@ -100,9 +94,10 @@ class DataflowEngine : EngineBase {
       ++dev.next;
       if (a.kind == ActionKind::kBackward || a.kind == ActionKind::kBackwardWeight)
         rec_.ChangeInFlight(a, -1, end);
-      if (a.kind == ActionKind::kForward && a.stage < S_ - 1)
+      const auto out = Produces(a, S_, T_);
+      if (out && out->forward)
         Send(dev, a, forward_hop_[a.stage], a.stage + 1, fwd_avail_[Key(a.stage, g)], end);
-      else if (IsBackwardPass(a.kind) && a.stage > 0)
+      else if (out)
         Send(dev, a, backward_hop_[a.stage], a.stage - 1, bwd_avail_[Key(a.stage, g)], end);
     }
   }

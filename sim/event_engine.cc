@@ -3,6 +3,7 @@
 #include <deque>
 
 #include "common/error.h"
+#include "common/message.h"
 #include "sim/engines.h"
 #include "sim/event_queue.h"
 #include "sim/sim_model.h"
@@ -81,13 +82,9 @@ class EventEngine : EngineBase {
       }
       const std::int64_t g = GlobalMicroBatch(a);
       TimeNs start = q_.Now();
-      if (a.kind == ActionKind::kForward && a.stage > 0) {
-        const TimeNs at = fwd_avail_[Key(a.stage - 1, g)];
+      if (const auto m = Consumes(a, S_, T_)) {
+        const TimeNs at = (m->forward ? fwd_avail_ : bwd_avail_)[Key(m->producer_stage, g)];
         if (at == kNotYet) return;  // the producer wakes us
-        start = std::max(start, at);
-      } else if (IsBackwardPass(a.kind) && a.stage < S_ - 1) {
-        const TimeNs at = bwd_avail_[Key(a.stage + 1, g)];
-        if (at == kNotYet) return;
         start = std::max(start, at);
       }
       rec_.CountAction();
@@ -112,9 +109,10 @@ class EventEngine : EngineBase {
     if (a.kind == ActionKind::kBackward || a.kind == ActionKind::kBackwardWeight)
       rec_.ChangeInFlight(a, -1, q_.Now());
     const std::int64_t g = GlobalMicroBatch(a);
-    if (a.kind == ActionKind::kForward && a.stage < S_ - 1)
+    const auto out = Produces(a, S_, T_);
+    if (out && out->forward)
       Send(d, a, wiring_.forward_channel[a.stage], a.stage + 1, g, c_.stages[a.stage].output_bytes);
-    if (IsBackwardPass(a.kind) && a.stage > 0)
+    if (out && !out->forward)
       Send(d, a, wiring_.backward_channel[a.stage], a.stage - 1, g, c_.stages[a.stage].input_bytes);
     TryStart(d);
   }
