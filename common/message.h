@@ -38,7 +38,8 @@ inline std::optional<Message> Consumes(const Action& a, int num_stages, int micr
 inline std::optional<Message> Produces(const Action& a, int num_stages, int micro_batches) {
   if (a.kind == ActionKind::kForward && a.stage < num_stages - 1)
     return Message{true, a.stage, GlobalMicroBatch(a, micro_batches)};
-  if (IsBackwardPass(a.kind) && a.stage > 0) return Message{false, a.stage, GlobalMicroBatch(a, micro_batches)};
+  if (IsBackwardPass(a.kind) && a.stage > 0)
+    return Message{false, a.stage, GlobalMicroBatch(a, micro_batches)};
   return std::nullopt;
 }
 

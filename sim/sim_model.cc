@@ -39,7 +39,10 @@ ComputeCost::ComputeCost(const Schedule& s, const SimConfig& c) : c_(c) {
     copy_ns_.push_back(static_cast<TimeNs>(std::llround(ns)));
     any = any || copy_ns_.back() > 0;
   }
-  if (!any) return;
+  // A generated synchronous schedule keeps one version, predicts nothing and
+  // switches nothing: no copy to bill, no pass over the schedule. (A schedule
+  // read from a file carries its own annotations.)
+  if (!any || (s.kind != ScheduleKind::kCustom && PolicyOf(s.kind) == WeightPolicy::kSynchronous)) return;
   copies_ = WeightCopies(s);
   for (std::size_t d = 0; d < copies_.size(); ++d) {
     std::optional<std::size_t> last_compute;
@@ -135,13 +138,16 @@ Recorder::Recorder(const Schedule& s, const SimConfig& c, const Wiring& w)
   peak_in_flight_bytes_.assign(S, 0);
   static_bytes_.resize(S);
   kept_bytes_.resize(S);
-  input_bytes_.resize(S);
   for (int k = 0; k < S; ++k) {
     const StageCost& sc = c.stages[k];
     const MemoryModel& m = c.memory;
     static_bytes_[k] = sc.parameter_bytes * (m.versions[k] + 1 + m.optimizer_copies + m.scratch[k]);
     kept_bytes_[k] = m.recompute ? sc.input_bytes : sc.activation_bytes;
-    input_bytes_[k] = sc.input_bytes;
+    // A recomputing backward needs only the input; a swapping one also its
+    // forward's private weights.
+    flight_bytes_[static_cast<int>(WeightSwitch::kNone)].push_back(kept_bytes_[k]);
+    flight_bytes_[static_cast<int>(WeightSwitch::kSwap)].push_back(kept_bytes_[k] + sc.parameter_bytes);
+    flight_bytes_[static_cast<int>(WeightSwitch::kRecompute)].push_back(sc.input_bytes);
   }
   stage0_updates_.reserve(s.mini_batches);
 }

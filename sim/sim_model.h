@@ -8,6 +8,7 @@
 // tests/sim/engines_test.cc holds them to it.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -76,9 +77,7 @@ class Recorder {
   // the backward swaps); the backward (or W) frees it.
   void ChangeInFlight(const Action& a, int delta, TimeNs at_ns) {
     const int stage = a.stage;
-    const Bytes bytes =
-        (a.weight_switch == WeightSwitch::kRecompute ? input_bytes_[stage] : kept_bytes_[stage]) +
-        (a.weight_switch == WeightSwitch::kSwap ? c_.stages[stage].parameter_bytes : 0);
+    const Bytes bytes = flight_bytes_[static_cast<int>(a.weight_switch)][stage];
     in_flight_[stage] += delta;
     in_flight_bytes_[stage] += delta * bytes;
     if (in_flight_[stage] > r_.peak_in_flight[stage]) r_.peak_in_flight[stage] = in_flight_[stage];
@@ -103,7 +102,8 @@ class Recorder {
   const int devices_;
   const bool record_;
   std::vector<int> in_flight_;
-  std::vector<Bytes> static_bytes_, kept_bytes_, input_bytes_;
+  std::vector<Bytes> static_bytes_, kept_bytes_;
+  std::array<std::vector<Bytes>, 3> flight_bytes_;  // [weight switch][stage]: held per micro-batch in flight
   std::vector<Bytes> in_flight_bytes_, peak_in_flight_bytes_;
   std::vector<TimeNs> stage0_updates_;
   SimResult r_;
