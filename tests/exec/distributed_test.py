@@ -6,7 +6,8 @@
    compared byte for byte, and the largest difference is printed otherwise.
 2. SIGKILL of one rank of a job started without torchrun (the ranks' own
    failure detection): every other rank exits non-zero within 60 s with one
-   line naming the lost rank. Under torchrun: the job exits non-zero in 60 s.
+   line naming the lost rank. Under torchrun: the job exits non-zero in 60 s,
+   and Ctrl-C (SIGINT to torchrun) stops every rank.
 3. SIGKILL of the whole torchrun job, then --resume: the final weights equal
    an uninterrupted run's.
 Usage: distributed_test.py XPIPE TORCHRUN
@@ -150,6 +151,23 @@ if victims:
         check(False, "torchrun still running 60 s after a worker was killed")
 else:
     kill_job(job)
+
+# 2c. Ctrl-C on torchrun stops every rank.
+job = subprocess.Popen([torchrun, "--no-python", "--nproc-per-node", "2", "--master-port", str(free_port()), xpipe,
+                        *train_args("xpipe", 2, 100000, ["--epochs", "50"])], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+time.sleep(4)
+ranks = workers(job)
+check(len(ranks) == 2, f"expected 2 workers, found {ranks}")
+job.send_signal(signal.SIGINT)
+try:
+    job.wait(timeout=30)
+    time.sleep(0.5)
+    alive = [p for p in ranks if os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().split()[2] != "Z"]
+    check(not alive, f"ranks {alive} still running after Ctrl-C on torchrun")
+except subprocess.TimeoutExpired:
+    kill_job(job)
+    check(False, "torchrun still running 30 s after Ctrl-C")
 
 # 3. SIGKILL the whole job, then --resume: identical to an uninterrupted run.
 args = train_args("xpipe", 2, 48, ["--epochs", "2", "--checkpoint-every", "4"])
