@@ -100,8 +100,8 @@ void Rank::Barrier() {
   }
 }
 
-std::vector<std::vector<double>> Rank::Gather(const std::vector<double>& mine) {
-  std::vector<std::vector<double>> out;
+std::vector<torch::Tensor> Rank::GatherOne(const torch::Tensor& mine, const std::string& what) {
+  std::vector<torch::Tensor> out;
   int peer = 0;
   try {
     if (rank() == 0) {
@@ -109,19 +109,28 @@ std::vector<std::vector<double>> Rank::Gather(const std::vector<double>& mine) {
       for (peer = 1; peer < world(); ++peer) {
         std::vector<torch::Tensor> n = {torch::zeros({1}, torch::kInt64)};
         impl_->control->recv(n, peer, kControlTag)->wait();
-        std::vector<torch::Tensor> v = {torch::zeros({n[0].item<int64_t>()}, torch::kFloat64)};
+        std::vector<torch::Tensor> v = {torch::zeros({n[0].item<int64_t>()}, mine.options())};
         if (v[0].numel() > 0) impl_->control->recv(v, peer, kControlTag)->wait();
-        const double* p = v[0].data_ptr<double>();
-        out.emplace_back(p, p + v[0].numel());
+        out.push_back(v[0]);
       }
     } else {
-      std::vector<torch::Tensor> n = {torch::tensor({static_cast<int64_t>(mine.size())}, torch::kInt64)};
+      std::vector<torch::Tensor> n = {torch::tensor({mine.numel()}, torch::kInt64)};
       impl_->control->send(n, 0, kControlTag)->wait();
-      std::vector<torch::Tensor> v = {torch::tensor(mine, torch::kFloat64)};
-      if (!mine.empty()) impl_->control->send(v, 0, kControlTag)->wait();
+      std::vector<torch::Tensor> v = {mine};
+      if (mine.numel() > 0) impl_->control->send(v, 0, kControlTag)->wait();
     }
   } catch (const std::exception& e) {
-    throw CommError(peer, "gathering metrics from rank " + std::to_string(peer) + " failed: " + Describe(e));
+    throw CommError(peer,
+                    "gathering " + what + " from rank " + std::to_string(peer) + " failed: " + Describe(e));
+  }
+  return out;
+}
+
+std::vector<std::vector<double>> Rank::Gather(const std::vector<double>& mine) {
+  std::vector<std::vector<double>> out;
+  for (const torch::Tensor& t : GatherOne(torch::tensor(mine, torch::kFloat64), "metrics")) {
+    const double* p = t.data_ptr<double>();
+    out.emplace_back(p, p + t.numel());
   }
   return out;
 }
@@ -129,29 +138,7 @@ std::vector<std::vector<double>> Rank::Gather(const std::vector<double>& mine) {
 std::vector<torch::Tensor> Rank::GatherFlat(const std::vector<torch::Tensor>& mine) {
   std::vector<torch::Tensor> flat;
   for (const auto& t : mine) flat.push_back(t.detach().to(torch::kCPU, torch::kFloat32).reshape({-1}));
-  const torch::Tensor all = flat.empty() ? torch::zeros({0}, torch::kFloat32) : torch::cat(flat);
-  std::vector<torch::Tensor> out;
-  int peer = 0;
-  try {
-    if (rank() == 0) {
-      out.push_back(all);
-      for (peer = 1; peer < world(); ++peer) {
-        std::vector<torch::Tensor> n = {torch::zeros({1}, torch::kInt64)};
-        impl_->control->recv(n, peer, kControlTag)->wait();
-        std::vector<torch::Tensor> v = {torch::zeros({n[0].item<int64_t>()}, torch::kFloat32)};
-        if (v[0].numel() > 0) impl_->control->recv(v, peer, kControlTag)->wait();
-        out.push_back(v[0]);
-      }
-    } else {
-      std::vector<torch::Tensor> n = {torch::tensor({all.numel()}, torch::kInt64)};
-      impl_->control->send(n, 0, kControlTag)->wait();
-      std::vector<torch::Tensor> v = {all};
-      if (all.numel() > 0) impl_->control->send(v, 0, kControlTag)->wait();
-    }
-  } catch (const std::exception& e) {
-    throw CommError(peer, "gathering weights from rank " + std::to_string(peer) + " failed: " + Describe(e));
-  }
-  return out;
+  return GatherOne(flat.empty() ? torch::zeros({0}, torch::kFloat32) : torch::cat(flat), "weights");
 }
 
 int Rank::ReportLost(int peer) {

@@ -57,6 +57,9 @@ class Rank {
   int ReportLost(int peer);
 
  private:
+  // One 1-D CPU tensor per rank to rank 0 (its own first); `what` names it in errors.
+  std::vector<torch::Tensor> GatherOne(const torch::Tensor& mine, const std::string& what);
+
   LaunchEnv env_;
   struct Impl;
   std::unique_ptr<Impl> impl_;
