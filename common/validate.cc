@@ -57,7 +57,7 @@ std::string RenderGrid(const Schedule& s, std::size_t first_step, std::size_t nu
     const auto& row = s.device_actions[d];
     for (std::size_t c = first_step; c < first_step + num_steps; ++c) {
       std::string cell = c < row.size() ? ToText(row[c], s.micro_batches) : ".";
-      if (static_cast<int>(d) == mark_device && c == mark_step) cell = "[" + cell + "]";
+      if (static_cast<int>(d) == mark_device && c == mark_step) cell.insert(0, 1, '[').push_back(']');
       out << std::string(width - std::min(width, cell.size()), ' ') << cell;
     }
     out << '\n';

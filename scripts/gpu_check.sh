@@ -29,10 +29,12 @@ PY
 }
 common=(--model mlp --data synthetic --synthetic-samples 8192 --stages 2 --batch-size 256 --max-steps 30 --no-eval --seed 4)
 echo "== 1. one process, stages on cuda:0 (in-process transport)"
-for s in gpipe 1f1b-flush pipedream xpipe; do
+for s in gpipe 1f1b-flush pipedream xpipe xpipe-recompute; do
   T=4; [ $s = pipedream ] && T=1
-  timeout 120 "$xpipe" train "${common[@]}" --schedule $s --micro-batches $T --device cuda --save-weights "$tmp/$s.cuda" | tail -1 | awk -v s=$s '{print s ": " $7 " samples/s"}'
-  timeout 120 "$xpipe" train "${common[@]}" --schedule $s --micro-batches $T --device cpu --save-weights "$tmp/$s.cpu" >/dev/null
+  flags=(--schedule "${s%-recompute}" --micro-batches $T)
+  [ $s = xpipe-recompute ] && flags+=(--backward-weights recompute)
+  timeout 120 "$xpipe" train "${common[@]}" "${flags[@]}" --device cuda --save-weights "$tmp/$s.cuda" | tail -1 | awk -v s=$s '{print s ": " $7 " samples/s"}'
+  timeout 120 "$xpipe" train "${common[@]}" "${flags[@]}" --device cpu --save-weights "$tmp/$s.cpu" >/dev/null
   echo "   $s cuda vs cpu weights: $(diff_weights "$tmp/$s.cuda" "$tmp/$s.cpu")"
 done
 echo "== 2. two ranks under torchrun, gloo transport, both on the one GPU"
