@@ -232,7 +232,7 @@ class Executor::Interpreter {
     return data(first + a.mini_batch, a.micro_batch).second.to(stage(a.stage).device);
   }
   torch::Tensor Loss(const Action& a, const torch::Tensor& out, const torch::Tensor& y) {
-    const torch::Tensor loss = torch::cross_entropy_loss(out, y);
+    torch::Tensor loss = torch::cross_entropy_loss(out, y);
     const double value = loss.item<double>();
     if (!std::isfinite(value))
       throw TrainingError("loss is " + std::string(std::isnan(value) ? "NaN" : "Inf") + " at mini-batch " +
@@ -495,6 +495,7 @@ void RunRanks(const Schedule& s, const std::vector<int>& local, Transport* trans
     worker(ranks[0]);
   } else {
     std::vector<std::thread> threads;
+    threads.reserve(ranks.size());
     for (int d : ranks) threads.emplace_back(worker, d);
     for (auto& t : threads) t.join();
   }

@@ -137,6 +137,7 @@ std::vector<std::vector<double>> Rank::Gather(const std::vector<double>& mine) {
 
 std::vector<torch::Tensor> Rank::GatherFlat(const std::vector<torch::Tensor>& mine) {
   std::vector<torch::Tensor> flat;
+  flat.reserve(mine.size());
   for (const auto& t : mine) flat.push_back(t.detach().to(torch::kCPU, torch::kFloat32).reshape({-1}));
   return GatherOne(flat.empty() ? torch::zeros({0}, torch::kFloat32) : torch::cat(flat), "weights");
 }

@@ -163,7 +163,8 @@ std::vector<torch::Device> Devices(const TrainConfig& c, const Schedule& layout)
     out.assign(layout.num_stages, torch::kCPU);
   } else if (c.device == "cuda") {
     if (!torch::cuda::is_available()) throw InputError("--device", "no CUDA device is visible");
-    const int gpus = static_cast<int>(torch::cuda::device_count());
+    // device_count() is a DeviceIndex (a signed char), never negative.
+    const int gpus = static_cast<unsigned char>(torch::cuda::device_count());
     for (int k = 0; k < layout.num_stages; ++k) {
       // One process per GPU: cuda:LOCAL_RANK (wrapping when a machine has
       // fewer GPUs than ranks); one process: stage k on GPU (device of k).
