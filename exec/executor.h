@@ -9,7 +9,9 @@
 // transport, or one rank per process over c10d (exec/rank.h).
 //
 // Weights: each pass uses the live version, a stashed or buffered version, or
-// a prediction W_v - lr * s * D; weight sets are immutable snapshots shared by
+// a prediction W_v - lr * s * D. Live weights are read in place; an update
+// whose replaced version a later pass still reads keeps those tensors and
+// updates a copy (copy on write). Kept versions and predictions are shared by
 // the passes that use them and dropped after their last use. A backward whose
 // weights differ from its forward's does what its weight_switch says:
 //   swap:      its forward ran on a private copy of its weights; the
