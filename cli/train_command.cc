@@ -102,6 +102,9 @@ int TrainCommand(const Args& args) {
   } catch (const exec::TrainingError& e) {
     std::cerr << "xpipe train: training stopped: " << OneLine(e.what()) << "\n";
     return 1;
+  } catch (const exec::CommError& e) {  // the rendezvous did not complete
+    std::cerr << "xpipe train: " << OneLine(e.what()) << "\n";
+    return 1;
   }
   return 0;
 }
