@@ -15,6 +15,7 @@
 
 #include "common/error.h"
 #include "common/lowering.h"
+#include "common/versioning.h"
 
 namespace xpipe::exec {
 
@@ -63,6 +64,13 @@ double Norm(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor
   double sum = 0;
   for (std::size_t i = 0; i < a.size(); ++i) sum += (a[i] - b[i]).pow(2).sum().item<double>();
   return std::sqrt(sum);
+}
+
+// A pass's weights in absolute versions: the segment's first version of its
+// stage plus the annotation's (WeightKey: same key, same numbers).
+Key AbsoluteKey(const Action& a, const std::vector<int64_t>& base) {
+  const auto [version, horizon] = WeightKey(a);
+  return {base[a.stage] + version, horizon};
 }
 
 MsgKey KeyOf(const Message& m) { return {m.forward, m.producer_stage, m.g}; }
@@ -138,9 +146,7 @@ class Executor::Interpreter {
   Stage& stage(int k) { return *ex_.stages_[k]; }
   bool evaluating() const { return static_cast<bool>(chunk); }
 
-  Key key_of(const Action& a) const {
-    return {base_[a.stage] + a.version, a.weights == WeightSource::kPredicted ? a.horizon : 0};
-  }
+  Key key_of(const Action& a) const { return AbsoluteKey(a, base_); }
 
   void PostUpTo(std::size_t limit) {
     const auto& row = s_.device_actions[rank_];
@@ -152,8 +158,7 @@ class Executor::Interpreter {
       // An activation has its producer's output shape, a gradient its producer's input shape.
       const auto& sample = ex_.config_.sample_output_shapes.at(std::min(m.producer_stage, ReceiverStage(m)));
       shape.insert(shape.end(), sample.begin(), sample.end());
-      const torch::Tensor buffer = torch::empty(shape, torch::TensorOptions().device(stage(a.stage).device));
-      recvs_[KeyOf(m)] = transport_.Recv(buffer, s_.stage_device[m.producer_stage]);
+      recvs_[KeyOf(m)] = transport_.Recv(shape, stage(a.stage).device, s_.stage_device[m.producer_stage]);
     }
   }
 
@@ -530,9 +535,7 @@ SegmentResult Executor::Run(const Schedule& schedule, const MicroBatchFn& data, 
   }
   for (const auto& row : s.device_actions)
     for (const Action& a : row)
-      if (IsCompute(a.kind) && stages_[a.stage])
-        ++stages_[a.stage]
-              ->uses[{base[a.stage] + a.version, a.weights == WeightSource::kPredicted ? a.horizon : 0}];
+      if (IsCompute(a.kind) && stages_[a.stage]) ++stages_[a.stage]->uses[AbsoluteKey(a, base)];
 
   std::vector<std::vector<ActionSpan>> spans(s.num_devices);
   const auto t0 = std::chrono::steady_clock::now();

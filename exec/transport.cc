@@ -68,20 +68,20 @@ class DonePending : public Transport::Pending {
 
 class FifoRecv : public Transport::Pending {
  public:
-  FifoRecv(Fifo& fifo, torch::Tensor buffer, int src)
-      : fifo_(fifo), ticket_(fifo.Ticket()), buffer_(std::move(buffer)), src_(src) {}
+  FifoRecv(Fifo& fifo, torch::Device device, int src)
+      : fifo_(fifo), ticket_(fifo.Ticket()), device_(device), src_(src) {}
   torch::Tensor Wait() override {
     auto t = fifo_.Take(ticket_);
     if (!t)
       throw CommError(src_, "the pipeline was stopped while receiving from rank " + std::to_string(src_));
-    return t->device() == buffer_.device() ? *t : t->to(buffer_.device());
+    return t->device() == device_ ? *t : t->to(device_);
   }
   bool Done() override { return fifo_.Has(ticket_); }
 
  private:
   Fifo& fifo_;
   std::int64_t ticket_;
-  torch::Tensor buffer_;
+  torch::Device device_;
   int src_;
 };
 
@@ -92,7 +92,7 @@ class HubEndpoint : public Transport {
   HubEndpoint(Hub& hub, int rank) : hub_(hub), rank_(rank) {}
   int rank() const override { return rank_; }
   std::unique_ptr<Pending> Send(const torch::Tensor& t, int dst) override;
-  std::unique_ptr<Pending> Recv(torch::Tensor buffer, int src) override;
+  std::unique_ptr<Pending> Recv(const std::vector<int64_t>& shape, torch::Device device, int src) override;
 
  private:
   Hub& hub_;
@@ -125,8 +125,9 @@ std::unique_ptr<Transport::Pending> HubEndpoint::Send(const torch::Tensor& t, in
   return std::make_unique<DonePending>();
 }
 
-std::unique_ptr<Transport::Pending> HubEndpoint::Recv(torch::Tensor buffer, int src) {
-  return std::make_unique<FifoRecv>(hub_.Channel(src, rank_), std::move(buffer), src);
+std::unique_ptr<Transport::Pending> HubEndpoint::Recv(const std::vector<int64_t>& /*shape*/,
+                                                      torch::Device device, int src) {
+  return std::make_unique<FifoRecv>(hub_.Channel(src, rank_), device, src);
 }
 
 // ---------------------------------------------------------------------------
@@ -141,11 +142,11 @@ std::string Describe(const std::exception& e) {
 
 class WorkPending : public Transport::Pending {
  public:
-  WorkPending(c10::intrusive_ptr<c10d::Work> work, torch::Tensor wire, torch::Tensor buffer, int peer,
+  WorkPending(c10::intrusive_ptr<c10d::Work> work, torch::Tensor wire, torch::Device device, int peer,
               bool receive, std::chrono::milliseconds timeout)
       : work_(std::move(work)),
         wire_(std::move(wire)),
-        buffer_(std::move(buffer)),
+        device_(device),
         peer_(peer),
         receive_(receive),
         timeout_(timeout) {}
@@ -157,13 +158,14 @@ class WorkPending : public Transport::Pending {
                                  std::to_string(peer_) + " failed: " + Describe(e));
     }
     if (!receive_) return {};
-    return wire_.device() == buffer_.device() ? wire_ : wire_.to(buffer_.device());
+    return wire_.device() == device_ ? wire_ : wire_.to(device_);
   }
   bool Done() override { return work_->isCompleted(); }
 
  private:
   c10::intrusive_ptr<c10d::Work> work_;
-  torch::Tensor wire_, buffer_;
+  torch::Tensor wire_;
+  torch::Device device_;
   int peer_;
   bool receive_;
   std::chrono::milliseconds timeout_;
@@ -188,19 +190,20 @@ class C10dTransport : public Transport {
     } catch (const std::exception& e) {
       throw CommError(dst, "send to rank " + std::to_string(dst) + " failed: " + Describe(e));
     }
-    return std::make_unique<WorkPending>(std::move(work), wire[0], torch::Tensor(), dst, false, timeout_);
+    return std::make_unique<WorkPending>(std::move(work), wire[0], t.device(), dst, false, timeout_);
   }
 
-  std::unique_ptr<Pending> Recv(torch::Tensor buffer, int src) override {
-    if (src == rank_) return std::make_unique<FifoRecv>(local_, std::move(buffer), src);
-    std::vector<torch::Tensor> wire = {host_staging_ ? torch::empty_like(buffer, torch::kCPU) : buffer};
+  std::unique_ptr<Pending> Recv(const std::vector<int64_t>& shape, torch::Device device, int src) override {
+    if (src == rank_) return std::make_unique<FifoRecv>(local_, device, src);
+    std::vector<torch::Tensor> wire = {
+        torch::empty(shape, torch::TensorOptions().device(host_staging_ ? torch::kCPU : device))};
     c10::intrusive_ptr<c10d::Work> work;
     try {
       work = channel_(src, rank_)->recv(wire, src, /*tag=*/0);
     } catch (const std::exception& e) {
       throw CommError(src, "receive from rank " + std::to_string(src) + " failed: " + Describe(e));
     }
-    return std::make_unique<WorkPending>(std::move(work), wire[0], std::move(buffer), src, true, timeout_);
+    return std::make_unique<WorkPending>(std::move(work), wire[0], device, src, true, timeout_);
   }
 
  private:

@@ -55,10 +55,12 @@ class Transport {
   virtual int rank() const = 0;
   // Posts `t` to rank `dst`. `t` must not change until the send is done.
   virtual std::unique_ptr<Pending> Send(const torch::Tensor& t, int dst) = 0;
-  // Posts a receive from rank `src` into `buffer`, which has the message's
-  // shape, dtype and device (from the schedule and the model; no shapes travel).
-  // The in-process transport hands over the sender's tensor instead of copying.
-  virtual std::unique_ptr<Pending> Recv(torch::Tensor buffer, int src) = 0;
+  // Posts a receive from rank `src` of a float32 tensor of `shape` that is
+  // wanted on `device` (shapes come from the schedule and the model; none
+  // travel). Each transport allocates only what it needs: the in-process one
+  // hands over the sender's tensor, Gloo lands it in host memory, NCCL on the
+  // device.
+  virtual std::unique_ptr<Pending> Recv(const std::vector<int64_t>& shape, torch::Device device, int src) = 0;
 };
 
 // Ranks as threads of one process. Close() makes every waiting and later
