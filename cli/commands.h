@@ -13,7 +13,8 @@ using Args = std::vector<std::string>;
 int SimCommand(const Args& args);
 int ScheduleCommand(const Args& args);
 int ProfileCommand(const Args& args);
-int TrainCommand(const Args& args);     // needs LibTorch
-int ValidateCommand(const Args& args);  // needs LibTorch
+int TrainCommand(const Args& args);         // needs LibTorch
+int ValidateCommand(const Args& args);      // needs LibTorch
+int ProfileModelCommand(const Args& args);  // xpipe profile --model: needs LibTorch
 
 }  // namespace xpipe::cli

@@ -24,5 +24,6 @@ int NeedsTorch(const char* command, const Args& args) {
 
 int TrainCommand(const Args& args) { return NeedsTorch("train", args); }
 int ValidateCommand(const Args& args) { return NeedsTorch("validate", args); }
+int ProfileModelCommand(const Args& args) { return NeedsTorch("profile --model", args); }
 
 }  // namespace xpipe::cli

@@ -1,4 +1,5 @@
 // xpipe profile import: PipeDream graph.txt -> xpipe JSON profile.
+// (xpipe profile --model: cli/validate_command.cc, which needs LibTorch.)
 #include <iostream>
 
 #include "cli/options.h"
@@ -9,6 +10,8 @@
 namespace xpipe::cli {
 
 int ProfileCommand(const Args& args) {
+  for (const std::string& a : args)
+    if (a == "--model" || a.rfind("--model=", 0) == 0) return ProfileModelCommand(args);
   po::options_description desc("options");
   std::string action, file, out, name, source, hardware, optimizer;
   int batch = 0;
@@ -23,7 +26,10 @@ int ProfileCommand(const Args& args) {
   po::positional_options_description pos;
   pos.add("action", 1).add("file", 1);
   po::variables_map vm;
-  if (!Parse(args, desc, vm, "usage: xpipe profile import FILE [-o OUT] [--name N --batch-size B]", &pos))
+  if (!Parse(args, desc, vm,
+             "usage: xpipe profile import FILE [-o OUT] [--name N --batch-size B]\n"
+             "       xpipe profile --model M ...   (measure a model here: xpipe profile --model cnn --help)",
+             &pos))
     return 0;
   if (action != "import") throw InputError("profile", "expected 'import FILE'");
   if (file.empty()) throw InputError("profile import", "missing FILE");

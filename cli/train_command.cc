@@ -73,6 +73,7 @@ int TrainCommand(const Args& args) {
   c.backward_weights = ParseWeightSwitch(backward_weights, "--backward-weights");
   if (c.backward_weights == WeightSwitch::kNone)
     throw InputError("--backward-weights", "expected swap or recompute");
+  exec::RetainHostMemory();
   c.launch = exec::LaunchEnvFromEnvironment();
   const bool leader = !c.launch || c.launch->rank == 0;
   if (partition == "even")

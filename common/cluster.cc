@@ -52,11 +52,30 @@ Cluster ParseCluster(const std::string& text, const std::string& where) {
     if (!(gbps > 0)) throw InputError(where + ".memory_bandwidth_GBps", "must be positive");
     c.memory_bytes_per_sec = gbps * 1e9;
   }
+  if (j.contains("pass_overhead_us")) c.pass_overhead_ns = UsToNs(number(j, "pass_overhead_us", where));
+  if (j.contains("compute_contention")) c.compute_contention = number(j, "compute_contention", where);
   if (j.contains("memory_GiB"))
     c.device_memory_bytes = static_cast<Bytes>(number(j, "memory_GiB", where) * (1LL << 30));
   return c;
 }
 
 Cluster LoadCluster(const std::string& path) { return ParseCluster(ReadFile(path), path); }
+
+std::string ClusterToJson(const Cluster& c) {
+  nlohmann::json j;
+  j["name"] = c.name;
+  j["source"] = c.source;
+  j["devices"] = c.devices;
+  if (!c.speed.empty()) j["speed"] = c.speed;
+  j["link"] = {{"bandwidth_GBps", c.link_bytes_per_sec / 1e9}, {"latency_us", NsToUs(c.link_latency_ns)}};
+  j["topology"] = c.topology == Topology::kChain ? "chain" : "shared-bus";
+  j["overlap_compute"] = c.overlap_compute;
+  j["memory_bandwidth_GBps"] = c.memory_bytes_per_sec / 1e9;
+  if (c.pass_overhead_ns > 0) j["pass_overhead_us"] = NsToUs(c.pass_overhead_ns);
+  if (c.compute_contention > 0) j["compute_contention"] = c.compute_contention;
+  if (c.device_memory_bytes)
+    j["memory_GiB"] = static_cast<double>(*c.device_memory_bytes) / static_cast<double>(1LL << 30);
+  return j.dump(1) + "\n";
+}
 
 }  // namespace xpipe

@@ -30,6 +30,15 @@ struct Cluster {
   // Default: a V100's HBM2, 900 GB/s (NVIDIA datasheet), the GPUs of the
   // shipped PipeDream profiles.
   double memory_bytes_per_sec = 900e9;
+  // What the runtime adds to every compute pass beyond the layers' profiled
+  // time (dispatch, autograd set-up, bookkeeping); measured by
+  // `xpipe profile --model`, 0 for the shipped clusters.
+  TimeNs pass_overhead_ns = 0;
+  // Devices that share caches and memory (CPU cores) slow each other down:
+  // a device's compute runs at 1 / (1 + contention x (other devices computing
+  // at the same time)) of its speed. 0 (GPUs, the shipped clusters): none.
+  // Simulated by the event engine only.
+  double compute_contention = 0;
 
   // Speed of device d (1 when not given).
   double Speed(int d) const { return d < static_cast<int>(speed.size()) ? speed[d] : 1.0; }
@@ -37,5 +46,6 @@ struct Cluster {
 
 Cluster ParseCluster(const std::string& json_text, const std::string& where);
 Cluster LoadCluster(const std::string& path);
+std::string ClusterToJson(const Cluster& c);
 
 }  // namespace xpipe

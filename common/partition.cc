@@ -16,7 +16,8 @@ constexpr TimeNs kInfinite = std::numeric_limits<TimeNs>::max();
 struct Prefix {
   std::vector<TimeNs> fwd, bwd;
   std::vector<Bytes> params, acts;
-  std::vector<Bytes> cut;  // scaled bytes crossing the cut before layer i
+  std::vector<TimeNs> update, copy, predict;  // not scaled: they act on the weights
+  std::vector<Bytes> cut;                     // scaled bytes crossing the cut before layer i
 
   Prefix(const Profile& p, double micro_batch_size) {
     const double scale = micro_batch_size / p.batch_size;
@@ -25,6 +26,9 @@ struct Prefix {
     bwd.assign(L + 1, 0);
     params.assign(L + 1, 0);
     acts.assign(L + 1, 0);
+    update.assign(L + 1, 0);
+    copy.assign(L + 1, 0);
+    predict.assign(L + 1, 0);
     for (std::size_t i = 0; i < L; ++i) {
       const Layer& l = p.layers[i];
       const bool counts = !l.is_input;
@@ -32,6 +36,9 @@ struct Prefix {
       bwd[i + 1] = bwd[i] + (counts ? static_cast<TimeNs>(std::llround(l.backward_ns * scale)) : 0);
       params[i + 1] = params[i] + l.parameter_bytes;
       acts[i + 1] = acts[i] + static_cast<Bytes>(std::llround(l.activation_bytes * scale));
+      update[i + 1] = update[i] + l.update_ns;
+      copy[i + 1] = copy[i] + l.copy_ns;
+      predict[i + 1] = predict[i] + l.predict_ns;
     }
     const std::vector<Bytes> raw = p.CutBytes();
     cut.resize(raw.size());
@@ -48,6 +55,9 @@ struct Prefix {
     c.input_bytes = cut[first];
     c.output_bytes = cut[end];
     c.activation_bytes = c.input_bytes + acts[end] - acts[first];
+    c.update_ns = update[end] - update[first];
+    c.copy_ns = copy[end] - copy[first];
+    c.predict_ns = predict[end] - predict[first];
     return c;
   }
 };

@@ -20,6 +20,10 @@ struct StageCost {
   Bytes activation_bytes = 0;  // kept per in-flight micro-batch (all layer outputs)
   Bytes input_bytes = 0;       // received per micro-batch (kept alone with recomputation)
   Bytes output_bytes = 0;      // sent to the next stage per micro-batch
+  // Per mini-batch, summed over the stage's layers (0 = not profiled):
+  TimeNs update_ns = 0;   // one optimizer step
+  TimeNs copy_ns = 0;     // one copy of the stage's weights
+  TimeNs predict_ns = 0;  // one prediction of them
 };
 
 // REQUIRES: partition sums to profile.layers.size(). micro_batch_size > 0.

@@ -109,6 +109,9 @@ Profile ParseProfile(const std::string& text, const std::string& where) {
     layer.backward_ns = MsToNs(Number(l, "backward_ms", at));
     layer.activation_bytes = static_cast<Bytes>(Number(l, "activation_bytes", at));
     layer.parameter_bytes = static_cast<Bytes>(Number(l, "parameter_bytes", at));
+    for (auto [field, ns] : {std::pair{"update_ms", &layer.update_ns}, std::pair{"copy_ms", &layer.copy_ns},
+                             std::pair{"predict_ms", &layer.predict_ns}})
+      if (l.contains(field)) *ns = MsToNs(Number(l, field, at));
     layer.is_input = l.contains("input") && l.at("input").is_boolean() && l.at("input").get<bool>();
     p.layers.push_back(std::move(layer));
   }
@@ -167,6 +170,9 @@ std::string ProfileToJson(const Profile& p) {
     o["backward_ms"] = NsToMs(l.backward_ns);
     o["activation_bytes"] = l.activation_bytes;
     o["parameter_bytes"] = l.parameter_bytes;
+    if (l.update_ns > 0) o["update_ms"] = NsToMs(l.update_ns);
+    if (l.copy_ns > 0) o["copy_ms"] = NsToMs(l.copy_ns);
+    if (l.predict_ns > 0) o["predict_ms"] = NsToMs(l.predict_ns);
     if (l.is_input) o["input"] = true;
     out += "  " + o.dump() + (i + 1 < p.layers.size() ? ",\n" : "\n");
   }

@@ -29,6 +29,12 @@ struct Layer {
   TimeNs backward_ns = 0;
   Bytes activation_bytes = 0;  // output for the profile's whole batch
   Bytes parameter_bytes = 0;
+  // Work on the layer's weights, independent of the batch (0 = not measured):
+  // one optimizer step; one copy of the weights (a swap, a copy on write);
+  // one prediction (computing W_hat and what the runtime keeps for it).
+  TimeNs update_ns = 0;
+  TimeNs copy_ns = 0;
+  TimeNs predict_ns = 0;
   // Input (data) layers: their time is data loading, which the loader
   // overlaps; they are kept for completeness and cost the pipeline nothing.
   bool is_input = false;

@@ -37,4 +37,19 @@ struct Trace {
 // Times in the file are microseconds.
 std::string ToChromeTrace(const Schedule& s, const Trace& t);
 
+// Several timelines of one schedule in one file (say, predicted and
+// measured): each named section gets its own processes ("NAME compute",
+// "NAME links", "NAME memory"), so they line up one above the other.
+struct TraceSection {
+  std::string name;
+  const Trace* trace = nullptr;
+};
+std::string ToChromeTrace(const Schedule& s, const std::vector<TraceSection>& sections);
+
+// Time per mini-batch in steady state, from the times stage 0 finished its
+// updates (one per mini-batch, in order): the mean interval over the middle
+// half of the mini-batches when there are at least 4, else makespan / M.
+// One rule for the simulator's prediction and the executor's measurement.
+TimeNs SteadyMiniBatchNs(const std::vector<TimeNs>& stage0_updates_ns, int mini_batches, TimeNs makespan_ns);
+
 }  // namespace xpipe

@@ -242,14 +242,19 @@ std::vector<int> VersionsKept(const Schedule& s) {
   return kept;
 }
 
-std::vector<std::vector<std::uint8_t>> WeightCopies(const Schedule& s) {
+WeightWork WeightWorkOf(const Schedule& s) {
   const std::size_t versions = static_cast<std::size_t>(s.mini_batches) + 1;
   constexpr std::size_t kNever = static_cast<std::size_t>(-1);
-  std::vector<std::vector<std::uint8_t>> copies(s.device_actions.size());
+  WeightWork work;
+  auto& copies = work.copies;
+  auto& predictions = work.predictions;
+  copies.resize(s.device_actions.size());
+  predictions.resize(s.device_actions.size());
   std::vector<int> slot(s.num_stages, -1);  // a stage's index among its device's stages
   for (std::size_t d = 0; d < s.device_actions.size(); ++d) {
     const auto& row = s.device_actions[d];
     copies[d].assign(row.size(), 0);
+    predictions[d].assign(row.size(), 0);
     int local = 0;
     for (int k = 0; k < s.num_stages; ++k) slot[k] = s.stage_device[k] == static_cast<int>(d) ? local++ : -1;
     // Last position at which each (stage, version) is read as plain weights.
@@ -277,12 +282,19 @@ std::vector<std::vector<std::uint8_t>> WeightCopies(const Schedule& s) {
       if (horizon > 0 && version == live[l] &&
           std::find(made[l].begin(), made[l].end(), horizon) == made[l].end()) {
         made[l].push_back(horizon);
-        ++copies[d][i];
+        ++predictions[d][i];
       }
       if (a.weight_switch == WeightSwitch::kSwap && a.kind != ActionKind::kBackwardWeight) ++copies[d][i];
     }
   }
-  return copies;
+  return work;
+}
+
+std::vector<std::vector<std::uint8_t>> WeightCopies(const Schedule& s) {
+  WeightWork work = WeightWorkOf(s);
+  for (std::size_t d = 0; d < work.copies.size(); ++d)
+    for (std::size_t i = 0; i < work.copies[d].size(); ++i) work.copies[d][i] += work.predictions[d][i];
+  return work.copies;
 }
 
 std::vector<int> PredictionScratch(const Schedule& s) {

@@ -61,6 +61,12 @@ std::vector<int> VersionsKept(const Schedule& s);
 // it (stashing, buffering, or a graph a later backward will use). Live
 // weights read at their own version are not copied. REQUIRES: annotated.
 std::vector<std::vector<std::uint8_t>> WeightCopies(const Schedule& s);
+// The same work by kind: `predictions` made and plain `copies` (swaps and
+// copies on write), which cost differently; copies + predictions == WeightCopies.
+struct WeightWork {
+  std::vector<std::vector<std::uint8_t>> copies, predictions;
+};
+WeightWork WeightWorkOf(const Schedule& s);
 
 // Per stage, scratch copies of predicted weights held at once (0, 1 or 2).
 std::vector<int> PredictionScratch(const Schedule& s);

@@ -2,12 +2,14 @@
 
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <malloc.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <deque>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -60,12 +62,6 @@ std::vector<torch::Tensor> Leaves(const std::vector<torch::Tensor>& ws) {
   return out;
 }
 
-double Norm(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-  double sum = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) sum += (a[i] - b[i]).pow(2).sum().item<double>();
-  return std::sqrt(sum);
-}
-
 // A pass's weights in absolute versions: the segment's first version of its
 // stage plus the annotation's (WeightKey: same key, same numbers).
 Key AbsoluteKey(const Action& a, const std::vector<int64_t>& base) {
@@ -110,6 +106,7 @@ class Executor::Interpreter {
     for (std::size_t i = 0; i < row.size(); ++i) {
       const Action& a = row[i];
       const int64_t start = now_ns();
+      waited_ns_ = 0;
       try {
         // Receives one compute action ahead: those of the next pass are
         // posted before this one runs, so their transfers overlap it.
@@ -125,7 +122,10 @@ class Executor::Interpreter {
       } catch (const std::exception& e) {
         throw Failure(a, i, e.what(), std::nullopt);
       }
-      if (ex_.config_.record_trace && IsCompute(a.kind)) spans.push_back({rank_, start, now_ns(), a, 0});
+      // A pass's span starts when its message has arrived: the time it
+      // waited is idle, not work.
+      if (ex_.config_.record_trace && (IsCompute(a.kind) || a.kind == ActionKind::kUpdate))
+        spans.push_back({rank_, start + waited_ns_, now_ns(), a, 0});
     }
     try {
       for (auto& p : sends_) p->Wait();
@@ -165,7 +165,9 @@ class Executor::Interpreter {
   torch::Tensor Receive(const Message& m) {
     auto it = recvs_.find(KeyOf(m));
     XPIPE_CHECK(it != recvs_.end(), "a pass consumes a message whose RECV was not posted before it");
+    const int64_t before = now_ns();
     torch::Tensor t = it->second->Wait();
+    waited_ns_ += now_ns() - before;
     recvs_.erase(it);
     return t;
   }
@@ -182,11 +184,10 @@ class Executor::Interpreter {
                           " are no longer held (live version " + std::to_string(st.version) + ")");
     if (k.second == 0) return st.w;
     torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> made;
     const auto& c = ex_.config_;
     const double lr = LearningRate(c.optimizer.lr, c.lr_schedule, st.opt->steps(), c.total_steps);
-    const std::vector<torch::Tensor> d = st.opt->Direction(st.w);
-    for (std::size_t i = 0; i < st.w.size(); ++i) made.push_back(st.w[i] - lr * k.second * d[i]);
+    std::vector<torch::Tensor> made = Predict(*st.opt, st.w, lr, k.second);
+    // Kept with W_v to measure the prediction's error once its target exists.
     Stage::Pending p{k.first + k.second, k.first, k.second, made, {}};
     for (const auto& t : st.w) p.base.push_back(t.detach().clone());
     st.pending.push_back(std::move(p));
@@ -406,9 +407,10 @@ class Executor::Interpreter {
         ++it;
         continue;
       }
-      const double denom = Norm(it->base, st.w);
+      const double denom = Distance(it->base, st.w);
       if (denom > 0)
-        (*errors)[a.stage].push_back({a.stage, it->version, it->horizon, Norm(it->predicted, st.w) / denom});
+        (*errors)[a.stage].push_back(
+            {a.stage, it->version, it->horizon, Distance(it->predicted, st.w) / denom});
       it = st.pending.erase(it);
     }
     if (done != nullptr && a.stage == s_.num_stages - 1) ++*done;
@@ -423,6 +425,7 @@ class Executor::Interpreter {
   SegmentResult& result_;
   const std::vector<int64_t>& base_;
   std::size_t next_post_ = 0;
+  int64_t waited_ns_ = 0;  // by the current action, for its message
   std::map<MsgKey, std::unique_ptr<Transport::Pending>> recvs_;
   std::map<MsgKey, torch::Tensor> outbox_;
   std::deque<std::unique_ptr<Transport::Pending>> sends_;
@@ -539,6 +542,7 @@ SegmentResult Executor::Run(const Schedule& schedule, const MicroBatchFn& data, 
 
   std::vector<std::vector<ActionSpan>> spans(s.num_devices);
   const auto t0 = std::chrono::steady_clock::now();
+  result.origin_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t0.time_since_epoch()).count();
   const auto now_ns = [t0] {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
         .count();
@@ -598,6 +602,14 @@ EvalResult Executor::Evaluate(const Schedule& layout, int64_t chunks,
     total.correct += in.eval.correct;
   });
   return total;
+}
+
+void RetainHostMemory() {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+  mallopt(M_TOP_PAD, 64 << 20);
+#endif
 }
 
 std::vector<std::vector<int64_t>> SampleOutputShapes(const std::vector<Model>& stages,

@@ -101,7 +101,11 @@ struct SegmentResult {
   std::vector<int> versions_held;      // per stage, most weight versions alive at once
   std::vector<int64_t> forwards_run;   // per stage: forward computations, recomputes included
   std::vector<int64_t> weight_copies;  // per stage: weight sets copied or predicted
-  Trace trace;                         // with record_trace: real start/end of every action
+  // With record_trace: each compute pass's and update's span on its rank's
+  // track, from the arrival of its message (waiting is not work) to its end;
+  // times from the start of Run.
+  Trace trace;
+  int64_t origin_ns = 0;  // the start of Run on the steady clock (the same in every process of a machine)
   double seconds = 0;
 };
 
@@ -148,6 +152,14 @@ class Executor {
   ExecConfig config_;
   std::vector<std::unique_ptr<Stage>> stages_;  // null for stages of other ranks
 };
+
+// Makes the C library keep freed host memory for reuse instead of returning
+// it to the system (glibc: blocks up to 32 MiB come from the heap, which is
+// never trimmed). Otherwise every activation of more than 128 KiB is a fresh
+// mapping whose pages fault in zeroed: measured here, a third of a small
+// CNN's backward, and unevenly, so profiles and runs disagree. Process-wide;
+// the front end calls it once for train, profile and validate.
+void RetainHostMemory();
 
 // The output shape of one sample after each stage, from a forward of one
 // sample of `input_shape` ({C, H, W}) on the CPU.

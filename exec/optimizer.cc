@@ -108,4 +108,21 @@ void Optimizer::LoadState(const std::vector<torch::Tensor>& s) {
   }
 }
 
+std::vector<torch::Tensor> Predict(const Optimizer& opt, const std::vector<torch::Tensor>& w, double lr,
+                                   int horizon) {
+  torch::NoGradGuard no_grad;
+  const std::vector<torch::Tensor> d = opt.Direction(w);
+  std::vector<torch::Tensor> made;
+  made.reserve(w.size());
+  for (std::size_t i = 0; i < w.size(); ++i) made.push_back(w[i] - lr * horizon * d[i]);
+  return made;
+}
+
+double Distance(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  torch::NoGradGuard no_grad;
+  double sum = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) sum += (a[i] - b[i]).pow(2).sum().item<double>();
+  return std::sqrt(sum);
+}
+
 }  // namespace xpipe::exec

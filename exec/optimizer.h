@@ -50,4 +50,11 @@ class Optimizer {
   std::vector<torch::Tensor> a_, b_;  // momentum buffer / last gradient, or Adam's m and v
 };
 
+// Weight prediction: W_hat = W - lr * horizon * D (../shared/docs/schedules.md).
+std::vector<torch::Tensor> Predict(const Optimizer& opt, const std::vector<torch::Tensor>& w, double lr,
+                                   int horizon);
+
+// ||a - b|| over a weight set.
+double Distance(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b);
+
 }  // namespace xpipe::exec

@@ -3,8 +3,12 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <limits>
+#include <memory>
+#include <thread>
 
 #include "common/cluster.h"
 #include "common/partition.h"
@@ -16,46 +20,229 @@ TimeNs Since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Median of `runs` after `warmup` discarded runs of `body`, which returns
+// the time it measured.
+TimeNs Median(const ProfileOptions& o, const std::function<TimeNs()>& body) {
+  std::vector<TimeNs> times;
+  for (int r = 0; r < o.warmup + o.repeats; ++r) {
+    const TimeNs t = body();
+    if (r >= o.warmup) times.push_back(t);
+  }
+  std::nth_element(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2), times.end());
+  return times[times.size() / 2];
+}
+
 }  // namespace
 
-Profile ProfileModel(const std::string& name, const Model& model, const torch::Tensor& sample, int repeats) {
+TimeNs MeasurePassOverhead(const ProfileOptions& o) {
+  const torch::Tensor w = torch::ones({1});
+  return Median(o, [&] {
+    const torch::Tensor leaf = w.detach().requires_grad_(true);
+    const torch::Tensor y = leaf * 2;
+    const auto t0 = std::chrono::steady_clock::now();
+    torch::autograd::grad({y}, {leaf}, {torch::ones_like(y)});
+    return Since(t0);
+  });
+}
+
+Profile ProfileModel(const std::string& name, const Model& model, const torch::Tensor& sample,
+                     const ProfileOptions& o) {
   Profile p;
   p.name = name;
-  p.source = "measured by xpipe's profiler (best of " + std::to_string(repeats) + " after a warm-up)";
+  p.source = "measured by xpipe's profiler (median of " + std::to_string(o.repeats) + " iterations after " +
+             std::to_string(o.warmup) + " warm-up ones, layer by layer inside each)";
   p.hardware = sample.device().is_cuda() ? "CUDA device" : "CPU, one thread";
   p.batch_size = static_cast<int>(sample.size(0));
+  p.optimizer = o.optimizer.kind;
+  const TimeNs backward_start = MeasurePassOverhead(o);
   const std::vector<Model> layers = Partition(model, static_cast<int>(model.size()), {});
-  const auto params = InitStages(layers, 0);
-  torch::Tensor x = sample;
-  for (std::size_t i = 0; i < layers.size(); ++i) {
-    std::vector<torch::Tensor> w;
-    for (const auto& t : params[i]) w.push_back(t.to(sample.device()));
+  const std::size_t L = layers.size();
+  std::vector<std::vector<torch::Tensor>> w = InitStages(layers, 0);
+  for (auto& ws : w)
+    for (auto& t : ws) t = t.to(sample.device());
+  std::vector<std::vector<torch::Tensor>> accum(L);
+  std::vector<std::unique_ptr<Optimizer>> opt(L);
+  for (std::size_t i = 0; i < L; ++i) {
+    for (const auto& t : w[i]) accum[i].push_back(torch::zeros_like(t));
+    opt[i] = std::make_unique<Optimizer>(o.optimizer, w[i]);
+  }
+  const torch::Tensor labels = torch::zeros({sample.size(0)}, torch::kLong).to(sample.device());
+  // Whole training iterations as one graph, timed layer by layer (as
+  // PipeDream's profiler does): the forward with a time stamp after each
+  // layer, the backward with a stamp when each layer's input gradient is
+  // ready (a hook on that tensor), the gradients' accumulation, the
+  // optimizer steps. The backward's start-up (paid once per pass by every
+  // stage) is taken out of the last layer, which pays it here.
+  struct Times {
+    std::vector<TimeNs> forward, backward, update, copy, predict;
+  };
+  std::vector<Times> times(L);
+  std::vector<Bytes> out_bytes(L);
+  for (int r = 0; r < o.warmup + o.repeats; ++r) {
+    const bool keep = r >= o.warmup;
+    std::vector<std::vector<torch::Tensor>> leaves(L);
+    std::vector<torch::Tensor> outputs(L);
+    std::vector<std::chrono::steady_clock::time_point> ready(L);  // gradient of layer i's output
+    torch::Tensor x = sample, loss;
+    for (std::size_t i = 0; i < L; ++i) {
+      for (const auto& t : w[i]) leaves[i].push_back(t.detach().requires_grad_(true));
+      const auto t0 = std::chrono::steady_clock::now();
+      torch::Tensor y = ForwardStage(layers[i], x, leaves[i]);
+      if (i + 1 == L) {  // what the executor's last stage does with its output
+        loss = torch::cross_entropy_loss(y, labels);
+        (void)loss.item<double>();
+        (void)y.argmax(1).eq(labels).sum().item<double>();
+      }
+      if (keep) times[i].forward.push_back(Since(t0));
+      out_bytes[i] = y.numel() * static_cast<Bytes>(y.element_size());
+      if (i + 1 < L && y.requires_grad())
+        y.register_hook([&ready, i](const torch::Tensor&) { ready[i] = std::chrono::steady_clock::now(); });
+      outputs[i] = y;
+      x = y;
+    }
+    std::vector<torch::Tensor> inputs;
+    for (const auto& l : leaves) inputs.insert(inputs.end(), l.begin(), l.end());
+    const auto start = std::chrono::steady_clock::now();
+    ready[L - 1] = start;
+    const auto grads = torch::autograd::grad({loss}, inputs, {}, false, false, /*allow_unused=*/true);
+    const auto end = std::chrono::steady_clock::now();
+    std::size_t g = 0;
+    for (std::size_t i = 0; i < L; ++i) {
+      if (!outputs[i].requires_grad()) {  // nothing before it learns: no backward
+        if (keep) times[i].backward.push_back(0);
+        continue;
+      }
+      // Layer i's backward runs from its output's gradient to its input's.
+      const auto from = ready[i];
+      const auto to = i > 0 && outputs[i - 1].requires_grad() ? ready[i - 1] : end;
+      auto t0 = std::chrono::steady_clock::now();
+      {
+        torch::NoGradGuard no_grad;
+        for (std::size_t j = 0; j < accum[i].size(); ++j, ++g)
+          if (grads[g].defined()) accum[i][j].add_(grads[g]);
+      }
+      TimeNs ns = Since(t0) + std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count();
+      if (i + 1 == L) ns -= backward_start;
+      if (keep) times[i].backward.push_back(std::max<TimeNs>(0, ns));
+    }
+    torch::NoGradGuard no_grad;
+    for (std::size_t i = 0; i < L; ++i) {
+      if (w[i].empty()) continue;
+      auto t0 = std::chrono::steady_clock::now();
+      std::vector<torch::Tensor> mean;
+      for (auto& t : accum[i]) mean.push_back(t / 4);
+      opt[i]->Step(w[i], mean, o.optimizer.lr);
+      for (auto& t : accum[i]) t.zero_();
+      if (keep) times[i].update.push_back(Since(t0));
+      t0 = std::chrono::steady_clock::now();
+      std::vector<torch::Tensor> copy;
+      for (const auto& t : w[i]) copy.push_back(t.clone());
+      if (keep) times[i].copy.push_back(Since(t0));
+      // A prediction: W_hat, the copy of W_v kept to measure its error, and
+      // the two distances taken when its target version exists.
+      t0 = std::chrono::steady_clock::now();
+      const std::vector<torch::Tensor> made = Predict(*opt[i], w[i], o.optimizer.lr, 1);
+      (void)Distance(copy, w[i]);
+      (void)Distance(made, w[i]);
+      if (keep) times[i].predict.push_back(Since(t0) + times[i].copy.back());
+    }
+  }
+  const auto median = [](std::vector<TimeNs> v) -> TimeNs {
+    if (v.empty()) return 0;
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  for (std::size_t i = 0; i < L; ++i) {
     xpipe::Layer out;
     out.name = "layer" + std::to_string(i);
     out.op = layers[i][0]->Name();
-    out.forward_ns = out.backward_ns = std::numeric_limits<TimeNs>::max();
-    torch::Tensor y;
-    for (int r = 0; r <= repeats; ++r) {  // r == 0 warms up
-      const torch::Tensor in = x.detach().requires_grad_(i > 0);
-      std::vector<torch::Tensor> leaves;
-      for (const auto& t : w) leaves.push_back(t.detach().requires_grad_(true));
-      auto t0 = std::chrono::steady_clock::now();
-      y = ForwardStage(layers[i], in, leaves);
-      const TimeNs f = Since(t0);
-      std::vector<torch::Tensor> inputs = leaves;
-      if (i > 0) inputs.push_back(in);
-      t0 = std::chrono::steady_clock::now();
-      if (!inputs.empty())
-        torch::autograd::grad({y}, inputs, {torch::ones_like(y)}, false, false, /*allow_unused=*/true);
-      const TimeNs b = Since(t0);
-      if (r > 0) out.forward_ns = std::min(out.forward_ns, f), out.backward_ns = std::min(out.backward_ns, b);
-    }
-    out.activation_bytes = y.numel() * static_cast<Bytes>(y.element_size());
-    for (const auto& t : w) out.parameter_bytes += t.numel() * static_cast<Bytes>(t.element_size());
+    out.forward_ns = median(times[i].forward);
+    out.backward_ns = median(times[i].backward);
+    out.update_ns = median(times[i].update);
+    out.copy_ns = median(times[i].copy);
+    out.predict_ns = median(times[i].predict);
+    out.activation_bytes = out_bytes[i];
+    for (const auto& t : w[i]) out.parameter_bytes += t.numel() * static_cast<Bytes>(t.element_size());
     p.layers.push_back(out);
-    x = y.detach();
   }
   return p;
+}
+
+double MeasureContention(const Model& model, const torch::Tensor& sample, const ProfileOptions& o) {
+  const std::vector<torch::Tensor> w = InitStages({model}, 0)[0];
+  const torch::Tensor labels = torch::zeros({sample.size(0)}, torch::kLong);
+  // One training iteration of the whole model, timed.
+  const auto iteration = [&] {
+    std::vector<torch::Tensor> leaves;
+    for (const auto& t : w) leaves.push_back(t.detach().requires_grad_(true));
+    const auto t0 = std::chrono::steady_clock::now();
+    const torch::Tensor loss = torch::cross_entropy_loss(ForwardStage(model, sample, leaves), labels);
+    if (!leaves.empty()) torch::autograd::grad({loss}, leaves, {}, false, false, /*allow_unused=*/true);
+    return Since(t0);
+  };
+  torch::set_num_threads(1);
+  const TimeNs alone = Median(o, iteration);
+  std::atomic<bool> stop{false};
+  std::thread other([&] {
+    torch::set_num_threads(1);
+    while (!stop) iteration();
+  });
+  const TimeNs shared = Median(o, iteration);
+  stop = true;
+  other.join();
+  return alone > 0 ? std::max(0.0, static_cast<double>(shared) / static_cast<double>(alone) - 1.0) : 0.0;
+}
+
+LinkFit MeasureLink(Transport& transport, int peer, bool initiator, const std::vector<int64_t>& floats,
+                    const ProfileOptions& o) {
+  LinkFit fit;
+  // Each side works (spins) for `idle` before it sends, so the other has been
+  // blocked that long when the message comes, as a stage waiting for its
+  // neighbour is: a thread asleep that long wakes slower than one in a tight
+  // ping-pong (on a virtual machine, much slower). One-way = (RTT - idle) / 2.
+  const auto idle = std::chrono::nanoseconds(o.link_idle_ns);
+  const auto spin = [&] {
+    const auto until = std::chrono::steady_clock::now() + idle;
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  };
+  for (const int64_t n : floats) {
+    const torch::Tensor message = torch::ones({n});
+    const TimeNs round_trip = Median(o, [&] {
+      if (initiator) {
+        spin();
+        const auto t0 = std::chrono::steady_clock::now();
+        transport.Send(message, peer)->Wait();
+        (void)transport.Recv({n}, torch::kCPU, peer)->Wait();
+        return Since(t0);
+      }
+      const torch::Tensor back = transport.Recv({n}, torch::kCPU, peer)->Wait();
+      spin();
+      transport.Send(back, peer)->Wait();
+      return TimeNs{0};
+    });
+    if (initiator)
+      fit.points.emplace_back(n * static_cast<Bytes>(sizeof(float)),
+                              std::max<TimeNs>(0, round_trip - o.link_idle_ns) / 2);
+  }
+  if (!initiator || fit.points.empty()) return fit;
+  // Least squares t = a + b * bytes.
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  const double k = static_cast<double>(fit.points.size());
+  for (const auto& [bytes, ns] : fit.points) {
+    const double bx = static_cast<double>(bytes), ty = static_cast<double>(ns);
+    sx += bx, sy += ty, sxx += bx * bx, sxy += bx * ty;
+  }
+  const double var = k * sxx - sx * sx;
+  const double slope = var > 0 ? (k * sxy - sx * sy) / var : 0;  // ns per byte
+  const double intercept = (sy - slope * sx) / k;
+  if (slope > 0) {
+    fit.bytes_per_sec = 1e9 / slope;
+    fit.latency_ns = std::max<TimeNs>(0, static_cast<TimeNs>(std::llround(intercept)));
+  } else {  // no growth with size: a hand-off by reference
+    fit.latency_ns = static_cast<TimeNs>(std::llround(sy / k));
+  }
+  return fit;
 }
 
 Profile CountedProfile(const std::string& name, const Model& model, const torch::Tensor& sample) {

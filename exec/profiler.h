@@ -1,23 +1,67 @@
-// Profiler: measures a model's layers on this machine (forward and backward
-// time of one micro-batch, output and parameter bytes) and returns them as an
-// xpipe Profile, the format the simulator and the partitioner read. This is
-// how `xpipe train` balances its stages (`--partition auto`) and how
-// `--profile-out` hands a measured model to `xpipe sim`.
+// Profiler: measures, on this machine, what the simulator needs to predict
+// the executor, in the simulator's own formats:
+//   - a Profile (ProfileModel): each layer's forward and backward time for
+//     one micro-batch, output and parameter bytes, and the work on its
+//     weights (an optimizer step, a copy, a prediction), each the median of
+//     repeated runs after a warm-up, on one thread as a stage thread runs;
+//   - a Cluster (MeasureRuntime, MeasureLink): the runtime's fixed cost per
+//     pass and the transport's one-way time as latency + bytes / bandwidth,
+//     fitted to ping-pongs of a few message sizes.
+// `xpipe profile --model` writes both; `xpipe validate` predicts from them
+// and compares the prediction with a separate run of the executor. The
+// trainer also uses ProfileModel for `--profile-out`.
 #pragma once
 
 #include <torch/types.h>
 
 #include <string>
+#include <vector>
 
+#include "common/cluster.h"
 #include "common/profile.h"
 #include "exec/model.h"
+#include "exec/optimizer.h"
+#include "exec/transport.h"
 
 namespace xpipe::exec {
 
-// Times each layer on `sample` (a micro-batch on `device`), best of `repeats`
-// after one warm-up; single-threaded as a stage thread runs.
+struct ProfileOptions {
+  int warmup = 3;                 // runs discarded first
+  int repeats = 15;               // runs whose median is kept
+  TimeNs link_idle_ns = 1000000;  // how long a receiver has waited when a measured message comes
+  OptimizerConfig optimizer;
+};
+
+// Times each layer on `sample` (a micro-batch on `device`). The last layer's
+// times include the loss (cross-entropy and the accuracy count), as the
+// executor's last stage runs it. A layer's backward excludes the fixed cost
+// of starting a backward (MeasureRuntime's pass overhead), which a stage of
+// several layers pays once.
 Profile ProfileModel(const std::string& name, const Model& model, const torch::Tensor& sample,
-                     int repeats = 5);
+                     const ProfileOptions& options = {});
+
+// The runtime's fixed cost per compute pass: starting a backward through
+// autograd (median over repeats of a backward through one element).
+TimeNs MeasurePassOverhead(const ProfileOptions& options = {});
+
+// How much a stage's compute slows down while another stage computes on the
+// other core (shared caches and memory bandwidth): the median time of a
+// training iteration of `model` with a second thread running the same
+// iterations, over its median time alone, minus 1 (never below 0).
+double MeasureContention(const Model& model, const torch::Tensor& sample, const ProfileOptions& options = {});
+
+// One-way message time over `transport` between this rank and `peer`, fitted
+// as latency + bytes / bandwidth (least squares over the medians of
+// ping-pongs of each size in `floats`). The initiator sends first and gets the
+// fit; the other side echoes and gets an empty fit. Both sides call it with
+// the same arguments.
+struct LinkFit {
+  TimeNs latency_ns = 0;
+  double bytes_per_sec = 0;  // 0: the time does not grow with the size (hand-off by reference)
+  std::vector<std::pair<Bytes, TimeNs>> points;  // (bytes, median one-way ns) per size
+};
+LinkFit MeasureLink(Transport& transport, int peer, bool initiator, const std::vector<int64_t>& floats,
+                    const ProfileOptions& options = {});
 
 // The same profile with costs counted instead of timed: each layer's
 // multiply-accumulates as its forward time (backward twice that). Deterministic

@@ -331,7 +331,9 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
   const bool leader = !c.launch || c.launch->rank == 0;
   if (!c.profile_out.empty() && leader) {
     torch::set_num_threads(1);  // as a stage thread runs
-    WriteFileAtomic(c.profile_out, ProfileToJson(ProfileModel(c.model, model, sample)));
+    ProfileOptions po;
+    po.optimizer = c.optimizer;
+    WriteFileAtomic(c.profile_out, ProfileToJson(ProfileModel(c.model, model, sample, po)));
   }
   std::vector<int> sizes = c.partition;
   if (sizes.empty() && !c.even_partition && layout.num_stages > 1 &&

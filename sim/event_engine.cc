@@ -11,7 +11,7 @@
 namespace xpipe::sim {
 namespace {
 
-enum EventType : std::uint32_t { kComputeDone, kLinkDone };
+enum EventType : std::uint32_t { kComputeDone, kLinkDone, kWake };
 
 class EventEngine : EngineBase {
  public:
@@ -27,7 +27,11 @@ class EventEngine : EngineBase {
       const Event e = q_.Pop();
       switch (e.type) {
         case kComputeDone:
+          if (contention_ > 0 && e.payload != dev_[e.target].generation) break;  // superseded
           ComputeDone(static_cast<int>(e.target));
+          break;
+        case kWake:
+          TryStart(static_cast<int>(e.target));
           break;
         case kLinkDone:
           LinkDone(static_cast<int>(e.target), e.payload);
@@ -45,6 +49,12 @@ class EventEngine : EngineBase {
     std::size_t next = 0;
     bool busy = false;
     int pending_sends = 0;  // transfers holding the device (overlap_compute off)
+    // With contention: the running action's work left (ns at full speed),
+    // its start, and the generation of its latest completion event.
+    double remaining_ns = 0;
+    TimeNs start_ns = 0;
+    std::uint64_t generation = 0;
+    TimeNs wake_ns = -1;  // a kWake is queued for then
   };
   struct Transfer {
     double remaining_bytes;
@@ -86,6 +96,13 @@ class EventEngine : EngineBase {
         const TimeNs at = (m->forward ? fwd_avail_ : bwd_avail_)[Key(m->producer_stage, g)];
         if (at == kNotYet) return;  // the producer wakes us
         start = std::max(start, at);
+        // With contention the devices' rates depend on who computes when:
+        // start when the input is here, not before.
+        if (contention_ > 0 && start > q_.Now()) {
+          if (dev.wake_ns != start) q_.Schedule(start, kWake, static_cast<std::uint32_t>(d));
+          dev.wake_ns = start;
+          return;
+        }
       }
       rec_.CountAction();
       if (a.kind == ActionKind::kUpdate) {
@@ -94,10 +111,38 @@ class EventEngine : EngineBase {
         continue;
       }
       if (a.kind == ActionKind::kForward) rec_.ChangeInFlight(a, +1, start);
-      const TimeNs end = start + cost_(d, dev.next, a);
       dev.busy = true;
+      if (contention_ > 0) {
+        AdvanceCompute();
+        dev.remaining_ns = static_cast<double>(cost_(d, dev.next, a));
+        dev.start_ns = start;
+        busy_.push_back(d);
+        RescheduleCompute();
+        return;
+      }
+      const TimeNs end = start + cost_(d, dev.next, a);
       rec_.Compute(d, start, end, a);
       q_.Schedule(end, kComputeDone, static_cast<std::uint32_t>(d));
+    }
+  }
+
+  // Contention: the slowdown while `busy` devices compute at once.
+  double Slowdown(std::size_t busy) const {
+    return 1.0 + contention_ * static_cast<double>(busy > 0 ? busy - 1 : 0);
+  }
+  // Takes the work done since the last change off every running action.
+  void AdvanceCompute() {
+    const double done = static_cast<double>(q_.Now() - compute_last_ns_) / Slowdown(busy_.size());
+    for (int d : busy_) dev_[d].remaining_ns -= done;
+    compute_last_ns_ = q_.Now();
+  }
+  // New completion times for every running action at the current rate.
+  void RescheduleCompute() {
+    const double slowdown = Slowdown(busy_.size());
+    for (int d : busy_) {
+      Device& dev = dev_[d];
+      const auto wait = static_cast<TimeNs>(std::ceil(std::max(0.0, dev.remaining_ns) * slowdown));
+      q_.Schedule(q_.Now() + wait, kComputeDone, static_cast<std::uint32_t>(d), ++dev.generation);
     }
   }
 
@@ -105,6 +150,13 @@ class EventEngine : EngineBase {
     Device& dev = dev_[d];
     const Action& a = Row(d)[dev.next];
     dev.busy = false;
+    if (contention_ > 0) {
+      AdvanceCompute();
+      busy_.erase(std::find(busy_.begin(), busy_.end(), d));
+      ++dev.generation;  // nothing else of this action is pending
+      RescheduleCompute();
+      rec_.Compute(d, dev.start_ns, q_.Now(), a);
+    }
     ++dev.next;
     if (a.kind == ActionKind::kBackward || a.kind == ActionKind::kBackwardWeight)
       rec_.ChangeInFlight(a, -1, q_.Now());
@@ -223,6 +275,9 @@ class EventEngine : EngineBase {
   }
 
   EventQueue q_;
+  const double contention_ = c_.cluster.compute_contention;
+  std::vector<int> busy_;  // devices computing (with contention)
+  TimeNs compute_last_ns_ = 0;
   std::vector<Device> dev_;
   std::vector<Transfer> transfers_;
   std::vector<std::size_t> free_slots_;  // transfer records to reuse

@@ -33,25 +33,38 @@ double UnitDraw(std::uint64_t seed, int d, std::size_t index) {
 ComputeCost::ComputeCost(const Schedule& s, const SimConfig& c) : c_(c) {
   exact_ = c.jitter == 0;
   for (double speed : c.cluster.speed) exact_ = exact_ && speed == 1.0;
-  bool any = false;
+  std::vector<TimeNs> copy_ns, predict_ns;
+  bool copies = false, updates = false;
   for (const StageCost& sc : c.stages) {
-    const double ns = 2.0 * static_cast<double>(sc.parameter_bytes) / c.cluster.memory_bytes_per_sec * 1e9;
-    copy_ns_.push_back(static_cast<TimeNs>(std::llround(ns)));
-    any = any || copy_ns_.back() > 0;
+    const double by_bandwidth =
+        2.0 * static_cast<double>(sc.parameter_bytes) / c.cluster.memory_bytes_per_sec * 1e9;
+    copy_ns.push_back(sc.copy_ns > 0 ? sc.copy_ns : static_cast<TimeNs>(std::llround(by_bandwidth)));
+    predict_ns.push_back(sc.predict_ns > 0 ? sc.predict_ns : copy_ns.back());
+    copies = copies || copy_ns.back() > 0 || predict_ns.back() > 0;
+    updates = updates || sc.update_ns > 0;
   }
   // A generated synchronous schedule keeps one version, predicts nothing and
   // switches nothing: no copy to bill, no pass over the schedule. (A schedule
   // read from a file carries its own annotations.)
-  if (!any || (s.kind != ScheduleKind::kCustom && PolicyOf(s.kind) == WeightPolicy::kSynchronous)) return;
-  copies_ = WeightCopies(s);
-  for (std::size_t d = 0; d < copies_.size(); ++d) {
+  copies = copies && (s.kind == ScheduleKind::kCustom || PolicyOf(s.kind) != WeightPolicy::kSynchronous);
+  if (!copies && !updates) return;
+  WeightWork work;
+  if (copies) work = WeightWorkOf(s);
+  extra_ns_.resize(s.device_actions.size());
+  for (std::size_t d = 0; d < s.device_actions.size(); ++d) {
+    const auto& row = s.device_actions[d];
+    extra_ns_[d].assign(row.size(), 0);
     std::optional<std::size_t> last_compute;
-    for (std::size_t i = 0; i < copies_[d].size(); ++i) {
-      const ActionKind kind = s.device_actions[d][i].kind;
-      if (IsCompute(kind)) last_compute = i;
-      if (kind == ActionKind::kUpdate && copies_[d][i] > 0 && last_compute) {
-        copies_[d][*last_compute] += copies_[d][i];
-        copies_[d][i] = 0;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      const Action& a = row[i];
+      if (copies)
+        extra_ns_[d][i] = work.copies[d][i] * copy_ns[a.stage] + work.predictions[d][i] * predict_ns[a.stage];
+      if (IsCompute(a.kind)) last_compute = i;
+      if (a.kind != ActionKind::kUpdate) continue;
+      extra_ns_[d][i] += c.stages[a.stage].update_ns;
+      if (last_compute) {
+        extra_ns_[d][*last_compute] += extra_ns_[d][i];
+        extra_ns_[d][i] = 0;
       }
     }
   }
@@ -78,11 +91,11 @@ TimeNs ComputeCost::operator()(int d, std::size_t index, const Action& a) const 
     default:
       return 0;
   }
-  const TimeNs copies = copies_.empty() ? 0 : copies_[d][index] * copy_ns_[a.stage];
-  if (exact_) return ns + copies;
+  const TimeNs fixed = c_.cluster.pass_overhead_ns + (extra_ns_.empty() ? 0 : extra_ns_[d][index]);
+  if (exact_) return ns + fixed;
   double scaled = static_cast<double>(ns) / c_.cluster.Speed(d);
   if (c_.jitter > 0) scaled *= 1.0 + c_.jitter * UnitDraw(c_.seed, d, index);
-  return static_cast<TimeNs>(std::llround(scaled)) + copies;
+  return static_cast<TimeNs>(std::llround(scaled)) + fixed;
 }
 
 Wiring Wire(const Schedule& s, const SimConfig& c) {
@@ -154,13 +167,7 @@ Recorder::Recorder(const Schedule& s, const SimConfig& c, const Wiring& w)
 
 SimResult Recorder::Finish(TimeNs makespan_ns) {
   r_.makespan_ns = makespan_ns;
-  const int M = s_.mini_batches;
-  if (M >= 4 && static_cast<int>(stage0_updates_.size()) == M) {
-    const int lo = M / 4, hi = (3 * M) / 4;
-    r_.mini_batch_ns = (stage0_updates_[hi] - stage0_updates_[lo]) / (hi - lo);
-  } else {
-    r_.mini_batch_ns = makespan_ns / M;
-  }
+  r_.mini_batch_ns = SteadyMiniBatchNs(stage0_updates_, s_.mini_batches, makespan_ns);
   r_.samples_per_sec = r_.mini_batch_ns > 0 ? c_.samples_per_mini_batch / NsToSec(r_.mini_batch_ns) : 0;
   for (int d = 0; d < devices_; ++d)
     r_.utilisation.push_back(makespan_ns > 0 ? static_cast<double>(r_.busy_ns[d]) / makespan_ns : 0);

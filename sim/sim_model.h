@@ -27,11 +27,13 @@ constexpr TimeNs kNotYet = std::numeric_limits<TimeNs>::min();
 // [-1, 1) drawn from a hash of (seed, device, index), so the draw does not
 // depend on the order an engine visits actions in.
 //
-// What the schedule says a pass does beyond its profiled time is billed too:
-// a backward with weight_switch == recompute runs the forward again first
-// (scaled like compute), and every weight copy (common/versioning.h,
-// WeightCopies) takes 2 x the stage's parameter bytes at the device's memory
-// bandwidth; an update's copy is billed to the pass before it on its device.
+// What the runtime does beyond each pass's profiled time is billed too: the
+// cluster's fixed pass overhead; a backward with weight_switch == recompute
+// runs the forward again first (scaled like compute); every weight copy and
+// prediction (common/versioning.h, WeightWorkOf) takes the stage's profiled
+// copy or prediction time (unprofiled: 2 x its parameter bytes at the
+// device's memory bandwidth); an update's optimizer step and copy are billed
+// to the pass before it on its device (updates are instants in the engines).
 class ComputeCost {
  public:
   ComputeCost(const Schedule& s, const SimConfig& c);
@@ -39,9 +41,8 @@ class ComputeCost {
 
  private:
   const SimConfig& c_;
-  bool exact_ = true;                              // every speed 1 and no jitter: stay in integers
-  std::vector<std::vector<std::uint8_t>> copies_;  // per device and action, with updates' moved back
-  std::vector<TimeNs> copy_ns_;                    // per stage: one weight copy
+  bool exact_ = true;                          // every speed 1 and no jitter: stay in integers
+  std::vector<std::vector<TimeNs>> extra_ns_;  // per device and action: weight work, updates' moved back
 };
 
 // A channel carries one sender's outputs to one receiver, in the order they

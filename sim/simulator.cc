@@ -9,14 +9,15 @@ namespace xpipe {
 namespace {
 
 SimResult Run(const Schedule& s, const SimConfig& config) {
-  const bool chain = config.cluster.topology == Topology::kChain;
+  // Contention couples the devices' compute in time: only the event queue has a clock.
+  const bool chain = config.cluster.topology == Topology::kChain && config.cluster.compute_contention == 0;
   switch (config.engine) {
     case SimEngine::kAuto:
       return chain ? sim::RunDataflowEngine(s, config) : sim::RunEventEngine(s, config);
     case SimEngine::kEventQueue:
       return sim::RunEventEngine(s, config);
     case SimEngine::kDataflow:
-      XPIPE_CHECK(chain, "the dataflow engine runs chains only");
+      XPIPE_CHECK(chain, "the dataflow engine runs chains without contention only");
       return sim::RunDataflowEngine(s, config);
   }
   XPIPE_CHECK(false, "unknown engine");

@@ -9,6 +9,7 @@
 #include <random>
 #include <sstream>
 
+#include "common/cluster.h"
 #include "common/error.h"
 #include "common/partition.h"
 #include "common/schedule_io.h"
@@ -80,6 +81,45 @@ TEST(Profile, JsonRoundTrip) {
   }
   EXPECT_EQ(p.edges, q.edges);
   EXPECT_EQ(p.batch_size, 128);
+}
+
+// The runtime's figures a measured profile and cluster carry, through JSON
+// and into the stage costs (summed over a stage's layers, never scaled by
+// the micro-batch: they act on weights).
+TEST(Profile, RuntimeFiguresRoundTrip) {
+  Profile p;
+  p.name = "m";
+  p.batch_size = 8;
+  for (int i = 0; i < 3; ++i) {
+    Layer l;
+    l.name = "l" + std::to_string(i);
+    l.forward_ns = 1000;
+    l.backward_ns = 2000;
+    l.parameter_bytes = 400;
+    l.update_ns = 11000 * (i + 1);
+    l.copy_ns = 3000 * (i + 1);
+    l.predict_ns = 5000 * (i + 1);
+    p.layers.push_back(l);
+  }
+  const Profile q = ParseProfile(ProfileToJson(p), "mem");
+  const auto stages = StageCosts(q, {1, 2}, 4);  // half the profiled batch
+  EXPECT_EQ(stages[0].update_ns, 11000);
+  EXPECT_EQ(stages[1].update_ns, 22000 + 33000);
+  EXPECT_EQ(stages[1].copy_ns, 6000 + 9000);
+  EXPECT_EQ(stages[1].predict_ns, 10000 + 15000);
+  EXPECT_EQ(stages[1].forward_ns, 1000);  // 2 layers x 1000 x 4 / 8
+
+  Cluster c;
+  c.devices = 2;
+  c.link_latency_ns = 42000;
+  c.link_bytes_per_sec = 3.5e9;
+  c.pass_overhead_ns = 9000;
+  c.compute_contention = 0.25;
+  const Cluster d = ParseCluster(ClusterToJson(c), "mem");
+  EXPECT_EQ(d.link_latency_ns, 42000);
+  EXPECT_DOUBLE_EQ(d.link_bytes_per_sec, 3.5e9);
+  EXPECT_EQ(d.pass_overhead_ns, 9000);
+  EXPECT_DOUBLE_EQ(d.compute_contention, 0.25);
 }
 
 std::string ErrorOf(const std::string& json) {

@@ -20,15 +20,13 @@ for e in epochs:
 assert epochs[1]["train_loss"] < epochs[0]["train_loss"], "loss did not fall"
 trace = json.load(open(f"{d}/trace.json"))
 spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
-# 32 mini-batches x 4 micro-batches x (F, B) x 2 stages, real start and end times.
-assert len(spans) == 32 * 4 * 2 * 2, len(spans)
-assert all(s["dur"] >= 0 and s["name"][1] in "FB" for s in spans)
+passes = [s for s in spans if s["name"][1] in "FB"]
+updates = [s for s in spans if s["name"][1] == "U"]
+# 32 mini-batches x 4 micro-batches x (F, B) x 2 stages, and an update per
+# mini-batch and stage, with real start and end times.
+assert len(passes) == 32 * 4 * 2 * 2, len(passes)
+assert len(updates) == 32 * 2 and len(spans) == len(passes) + len(updates), len(spans)
+assert all(s["dur"] >= 0 for s in spans)
 PY
 grep -q "epoch" "$tmp/out"
-"$xpipe" validate --model mlp --schedule gpipe --stages 2 --micro-batches 2 --mini-batches 4 --json >"$tmp/v.json"
-python3 -c "
-import json, sys
-v = json.load(open(sys.argv[1]))
-assert v['measured_ms'] > 0 and v['simulated_ms'] > 0, v
-print('validate error', v['relative_error'])" "$tmp/v.json"
 echo "1 passed, 0 failed"

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <tuple>
 
 #include "common/lowering.h"
@@ -181,6 +182,68 @@ TEST(Simulator, MemoryMatchesHandCount) {
 
 // A device at half speed takes twice as long for each of its passes: with
 // two stages and one micro-batch, f + 2f + 2b + b.
+// Two devices that slow each other down by c while both compute: GPipe on 2
+// stages, 2 micro-batches. d0 runs F0 alone; then d0's F1 and d1's F0 run
+// together (f (1 + c) each); d1's F1 alone; d1's first backward alone; then
+// one backward on each device together (b (1 + c)); d0's last alone. So the
+// makespan is (3 + c)(f + b) against 3 (f + b) without contention.
+TEST(Simulator, ContentionClosedForm) {
+  const Schedule s = Sched(ScheduleKind::kGPipe, 2, 2, 1);
+  for (const double c : {0.0, 0.5, 1.0}) {
+    SimConfig cfg = UniformConfig(s, 1000, 2000);
+    cfg.cluster.compute_contention = c;
+    cfg.record_trace = true;
+    const SimResult r = Simulate(s, cfg);
+    EXPECT_EQ(r.makespan_ns, static_cast<TimeNs>((3 + c) * 3000)) << c;
+    // Busy time is each span's length; spans of a device never overlap.
+    for (int d = 0; d < 2; ++d) {
+      TimeNs busy = 0, last_end = 0;
+      for (const ActionSpan& sp : r.trace.spans)
+        if (sp.track == d) {
+          EXPECT_GE(sp.start_ns, last_end);
+          last_end = sp.end_ns;
+          busy += sp.end_ns - sp.start_ns;
+        }
+      EXPECT_EQ(busy, r.busy_ns[d]);
+    }
+  }
+  // Without contention the event queue agrees with the dataflow engine.
+  SimConfig cfg = UniformConfig(s, 1000, 2000);
+  cfg.engine = SimEngine::kEventQueue;
+  EXPECT_EQ(Simulate(s, cfg).makespan_ns, 9000);
+}
+
+// What the runtime does beyond the passes: an update per mini-batch and
+// stage, a fixed overhead per compute pass, and each prediction its profiled
+// time. Oracles: the schedule's own counts (mini-batches, passes, and the
+// distinct (version, horizon) predictions a stage reads).
+TEST(Simulator, RuntimeCostsAreBilled) {
+  const int T = 4, M = 6;
+  const Schedule g = Sched(ScheduleKind::kGPipe, 2, T, M);
+  SimConfig base = UniformConfig(g, kF, kB);
+  SimConfig more = base;
+  for (auto& st : more.stages) st.update_ns = 70000;
+  more.cluster.pass_overhead_ns = 3000;
+  const SimResult a = Simulate(g, base), b = Simulate(g, more);
+  for (int d = 0; d < 2; ++d) EXPECT_EQ(b.busy_ns[d] - a.busy_ns[d], M * 70000 + 2 * T * M * 3000) << d;
+
+  const Schedule x = Sched(ScheduleKind::kXPipe, 2, T, M);
+  SimConfig cheap = UniformConfig(x, kF, kB);
+  for (auto& st : cheap.stages) st.copy_ns = st.predict_ns = 1000;
+  SimConfig dear = cheap;
+  for (auto& st : dear.stages) st.predict_ns = 1000 + 777;
+  std::vector<std::set<std::pair<int, int>>> predicted(2);
+  for (const auto& row : x.device_actions)
+    for (const Action& a : row)
+      if (a.weights == WeightSource::kPredicted && a.horizon > 0)
+        predicted[a.stage].insert({a.version, a.horizon});
+  const SimResult c = Simulate(x, cheap), d = Simulate(x, dear);
+  EXPECT_GT(predicted[0].size(), 0u);
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_EQ(d.busy_ns[k] - c.busy_ns[k], 777 * static_cast<TimeNs>(predicted[k].size())) << k;
+  }
+}
+
 TEST(Simulator, DeviceSpeedFactors) {
   const Schedule s = Sched(ScheduleKind::kGPipe, 2, 1, 1);
   SimConfig c = UniformConfig(s, kF, kB);

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""xpipe validate and xpipe profile --model end to end, small and quick.
+
+validate's JSON names every requested schedule once, in order, with finite
+positive predicted and measured times per mini-batch, an error that is the
+relative difference of the two, and one finite busy figure pair per stage;
+as threads of one process and as 2 Gloo ranks under torchrun. The accuracy
+itself is measured by experiments/validate.sh, not here (timing on a shared
+machine is not a unit test). profile --model writes a profile that `xpipe
+sim` reads together with the cluster it measured.
+Usage: validate_cli_test.py XPIPE TORCHRUN
+"""
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+
+xpipe, torchrun = sys.argv[1], sys.argv[2]
+tmp = tempfile.mkdtemp()
+failed = passed = 0
+schedules = ["gpipe", "1f1b-flush", "pipedream", "xpipe"]
+small = ["--model", "mlp", "--micro-batch-size", "16", "--mini-batches", "4", "--runs", "1",
+         "--repeats", "3", "--link-idle-us", "100", "--schedules", ",".join(schedules)]
+
+
+def check(ok, what):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print("FAILED:", what)
+
+
+def finite_positive(x):
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+def check_report(v, how):
+    got = [s["schedule"] for s in v["schedules"]]
+    check(got == schedules, f"{how}: schedules {got}")
+    check(math.isfinite(v["mean_abs_error_pct"]), f"{how}: mean error")
+    for s in v["schedules"]:
+        name = f"{how} {s['schedule']}"
+        check(finite_positive(s["predicted_ms"]) and finite_positive(s["measured_ms"]), f"{name}: times {s}")
+        expected = 100 * (s["predicted_ms"] - s["measured_ms"]) / s["measured_ms"]
+        check(abs(s["error_pct"] - expected) < 0.01 * abs(expected) + 0.05, f"{name}: error {s['error_pct']} vs {expected}")
+        check(len(s["stages"]) == 2, f"{name}: stages")
+        for st in s["stages"]:
+            check(finite_positive(st["predicted_busy_ms"]) and finite_positive(st["measured_busy_ms"]),
+                  f"{name}: busy {st}")
+        check(s["micro_batches"] == (1 if s["schedule"] == "pipedream" else 4), f"{name}: micro-batches")
+
+
+# Threads of one process, with both timelines in one Perfetto file per schedule.
+out = subprocess.run([xpipe, "validate", *small, "--json", "--trace", f"{tmp}/t.json"],
+                     capture_output=True, text=True, timeout=300)
+check(out.returncode == 0, f"validate: {out.stderr}")
+if out.returncode == 0:
+    check_report(json.loads(out.stdout), "threads")
+    trace = json.load(open(f"{tmp}/t-xpipe.json"))
+    names = {e["args"]["name"] for e in trace["traceEvents"] if e["ph"] == "M" and e["name"] == "process_name"}
+    check({"predicted compute", "measured compute"} <= names, f"trace processes {names}")
+
+# Two Gloo ranks under torchrun.
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+env = dict(os.environ, OMP_NUM_THREADS="1")
+out = subprocess.run([torchrun, "--no-python", "--nproc-per-node", "2", "--master-port", str(port), "--",
+                      xpipe, "validate", *small, "--json"], capture_output=True, text=True, timeout=300, env=env)
+check(out.returncode == 0, f"validate under torchrun: {out.stderr[-2000:]}")
+if out.returncode == 0:
+    report = json.loads(out.stdout[out.stdout.index("{"):])
+    check(report["mode"] == "gloo ranks", "mode")
+    check_report(report, "gloo")
+
+# The profiling step alone, then the simulator from its files.
+out = subprocess.run([xpipe, "profile", "--model", "cnn", "--micro-batch-size", "8", "--repeats", "3",
+                      "-o", f"{tmp}/p.json", "--cluster-out", f"{tmp}/c.json"], capture_output=True, text=True)
+check(out.returncode == 0, f"profile --model: {out.stderr}")
+if out.returncode == 0:
+    p = json.load(open(f"{tmp}/p.json"))
+    check(p["batch_size"] == 8 and len(p["layers"]) == 12 and sum(p["partition"]) == 12, "profile shape")
+    check(all(l["forward_ms"] > 0 for l in p["layers"]), "forward times")
+    check(all(("update_ms" in l) == (l["parameter_bytes"] > 0) for l in p["layers"]), "update times where weights")
+    sim = subprocess.run([xpipe, "sim", "--profile", f"{tmp}/p.json", "--cluster", f"{tmp}/c.json",
+                          "--stages", "2", "--micro-batches", "4", "--batch-size", "32", "--json"],
+                         capture_output=True, text=True)
+    check(sim.returncode == 0, f"sim from the measured files: {sim.stderr}")
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
