@@ -105,8 +105,8 @@ int ValidateCommand(const Args& args) {
   AddSetupOptions(desc, v, optimizer, link_idle_us);
   desc.add_options()("schedules", po::value(&schedules)->default_value("gpipe,1f1b-flush,pipedream,xpipe"),
                      ("comma-separated schedules: " + ScheduleNames()).c_str())(
-      "mini-batches", po::value(&v.mini_batches)->default_value(12), "mini-batches per measured run")(
-      "runs", po::value(&v.runs)->default_value(5),
+      "mini-batches", po::value(&v.mini_batches)->default_value(16), "mini-batches per measured run")(
+      "runs", po::value(&v.runs)->default_value(7),
       "rounds of profile-then-run per schedule (medians are reported)")(
       "backward-weights", po::value(&backward_weights)->default_value("swap"), "swap or recompute")(
       "trace", po::value(&trace),
@@ -158,6 +158,8 @@ int ValidateCommand(const Args& args) {
                         {"link_bandwidth_GBps", rp.cluster.link_bytes_per_sec / 1e9},
                         {"pass_overhead_us", NsToUs(rp.cluster.pass_overhead_ns)},
                         {"compute_contention", rp.cluster.compute_contention},
+                        {"receive_fixed_us", NsToUs(rp.cluster.receive_fixed_ns)},
+                        {"receive_GBps", rp.cluster.receive_bytes_per_sec / 1e9},
                         {"mean_abs_error_pct", mae}};
     j["schedules"] = nlohmann::json::array();
     for (std::size_t i = 0; i < results.size(); ++i) {
@@ -185,8 +187,10 @@ int ValidateCommand(const Args& args) {
   std::printf("%s, %d stages as %s, %d micro-batches of %lld samples, %d mini-batches x %d runs\n",
               v.model.c_str(), v.stages, mode.c_str(), v.micro_batches,
               static_cast<long long>(v.micro_batch_size), v.mini_batches, v.runs);
-  std::printf("runtime: link %.1f us + %.2f GB/s, pass overhead %.1f us, contention %.1f%%\n",
+  std::printf("runtime: link %.1f us + %.2f GB/s, receive %.1f us + %.2f GB/s, pass overhead %.1f us, "
+              "contention %.1f%%\n",
               NsToUs(rp.cluster.link_latency_ns), rp.cluster.link_bytes_per_sec / 1e9,
+              NsToUs(rp.cluster.receive_fixed_ns), rp.cluster.receive_bytes_per_sec / 1e9,
               NsToUs(rp.cluster.pass_overhead_ns), 100 * rp.cluster.compute_contention);
   std::printf("%-12s %13s %12s %8s   busy per stage, predicted/measured ms\n", "schedule", "predicted ms",
               "measured ms", "error");

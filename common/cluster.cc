@@ -54,6 +54,12 @@ Cluster ParseCluster(const std::string& text, const std::string& where) {
   }
   if (j.contains("pass_overhead_us")) c.pass_overhead_ns = UsToNs(number(j, "pass_overhead_us", where));
   if (j.contains("compute_contention")) c.compute_contention = number(j, "compute_contention", where);
+  if (j.contains("receive")) {
+    const json& r = j.at("receive");
+    c.receive_fixed_ns = UsToNs(number(r, "fixed_us", where + ".receive"));
+    const double gbps = number(r, "bandwidth_GBps", where + ".receive");
+    c.receive_bytes_per_sec = gbps * 1e9;  // 0: no per-byte cost
+  }
   if (j.contains("memory_GiB"))
     c.device_memory_bytes = static_cast<Bytes>(number(j, "memory_GiB", where) * (1LL << 30));
   return c;
@@ -73,6 +79,8 @@ std::string ClusterToJson(const Cluster& c) {
   j["memory_bandwidth_GBps"] = c.memory_bytes_per_sec / 1e9;
   if (c.pass_overhead_ns > 0) j["pass_overhead_us"] = NsToUs(c.pass_overhead_ns);
   if (c.compute_contention > 0) j["compute_contention"] = c.compute_contention;
+  if (c.receive_fixed_ns > 0 || c.receive_bytes_per_sec > 0)
+    j["receive"] = {{"fixed_us", NsToUs(c.receive_fixed_ns)}, {"bandwidth_GBps", c.receive_bytes_per_sec / 1e9}};
   if (c.device_memory_bytes)
     j["memory_GiB"] = static_cast<double>(*c.device_memory_bytes) / static_cast<double>(1LL << 30);
   return j.dump(1) + "\n";

@@ -39,6 +39,12 @@ struct Cluster {
   // at the same time)) of its speed. 0 (GPUs, the shipped clusters): none.
   // Simulated by the event engine only.
   double compute_contention = 0;
+  // What receiving a message costs the receiving device's compute, beyond the
+  // link (a CPU transport's threads copy it in on the cores that compute):
+  // receive_fixed_ns + bytes / receive_bytes_per_sec, added to the pass that
+  // consumes it. 0 and 0 (GPUs, the shipped clusters): nothing.
+  TimeNs receive_fixed_ns = 0;
+  double receive_bytes_per_sec = 0;  // 0: no per-byte cost
 
   // Speed of device d (1 when not given).
   double Speed(int d) const { return d < static_cast<int>(speed.size()) ? speed[d] : 1.0; }

@@ -193,6 +193,79 @@ double MeasureContention(const Model& model, const torch::Tensor& sample, const 
   return alone > 0 ? std::max(0.0, static_cast<double>(shared) / static_cast<double>(alone) - 1.0) : 0.0;
 }
 
+namespace {
+
+// Least squares t = a + b * bytes over (bytes, ns) points; b <= 0 means the
+// time does not grow with the size: then a is the mean and no rate is given.
+void Fit(LinkFit& fit) {
+  if (fit.points.empty()) return;
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  const double k = static_cast<double>(fit.points.size());
+  for (const auto& [bytes, ns] : fit.points) {
+    const double bx = static_cast<double>(bytes), ty = static_cast<double>(ns);
+    sx += bx, sy += ty, sxx += bx * bx, sxy += bx * ty;
+  }
+  const double var = k * sxx - sx * sx;
+  const double slope = var > 0 ? (k * sxy - sx * sy) / var : 0;  // ns per byte
+  if (slope > 0) {
+    fit.bytes_per_sec = 1e9 / slope;
+    fit.latency_ns = std::max<TimeNs>(0, static_cast<TimeNs>(std::llround((sy - slope * sx) / k)));
+  } else {
+    fit.bytes_per_sec = 0;
+    fit.latency_ns = std::max<TimeNs>(0, static_cast<TimeNs>(std::llround(sy / k)));
+  }
+}
+
+}  // namespace
+
+LinkFit MeasureReceiveCost(Transport& transport, int peer, bool receiver, const std::vector<int64_t>& floats,
+                           const ProfileOptions& o) {
+  // The receiver's fixed work: matrix products, about a millisecond.
+  const torch::Tensor a = torch::randn({128, 128}), b = torch::randn({128, 128});
+  int reps = 1;
+  if (receiver) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 16; ++i) (void)torch::mm(a, b);
+    reps = static_cast<int>(std::max<TimeNs>(1, 16 * 1000000 / std::max<TimeNs>(1, Since(t0))));
+  }
+  const torch::Tensor ready = torch::ones({1});
+  const auto spin = [](TimeNs ns) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(ns);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  };
+  // One measurement: the receiver posts the receive, says it is ready and
+  // works; the sender sends a little after, so the message comes in while
+  // the receiver computes. n == 0: no message (the baseline).
+  const auto measure = [&](int64_t n) {
+    const torch::Tensor message = torch::ones({std::max<int64_t>(n, 1)});
+    return Median(o, [&] {
+      if (!receiver) {
+        (void)transport.Recv({1}, torch::kCPU, peer)->Wait();
+        spin(50000);
+        if (n > 0) transport.Send(message, peer)->Wait();
+        return TimeNs{0};
+      }
+      std::unique_ptr<Transport::Pending> in;
+      if (n > 0) in = transport.Recv({n}, torch::kCPU, peer);
+      transport.Send(ready, peer)->Wait();
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < reps; ++i) (void)torch::mm(a, b);
+      const TimeNs took = Since(t0);
+      if (in) (void)in->Wait();
+      return took;
+    });
+  };
+  LinkFit fit;
+  const TimeNs alone = measure(0);
+  for (const int64_t n : floats) {
+    const TimeNs with = measure(n);
+    if (receiver) fit.points.emplace_back(n * static_cast<Bytes>(sizeof(float)), std::max<TimeNs>(0, with - alone));
+  }
+  if (receiver) Fit(fit);
+  return fit;
+}
+
 LinkFit MeasureLink(Transport& transport, int peer, bool initiator, const std::vector<int64_t>& floats,
                     const ProfileOptions& o) {
   LinkFit fit;
@@ -225,23 +298,7 @@ LinkFit MeasureLink(Transport& transport, int peer, bool initiator, const std::v
       fit.points.emplace_back(n * static_cast<Bytes>(sizeof(float)),
                               std::max<TimeNs>(0, round_trip - o.link_idle_ns) / 2);
   }
-  if (!initiator || fit.points.empty()) return fit;
-  // Least squares t = a + b * bytes.
-  double sx = 0, sy = 0, sxx = 0, sxy = 0;
-  const double k = static_cast<double>(fit.points.size());
-  for (const auto& [bytes, ns] : fit.points) {
-    const double bx = static_cast<double>(bytes), ty = static_cast<double>(ns);
-    sx += bx, sy += ty, sxx += bx * bx, sxy += bx * ty;
-  }
-  const double var = k * sxx - sx * sx;
-  const double slope = var > 0 ? (k * sxy - sx * sy) / var : 0;  // ns per byte
-  const double intercept = (sy - slope * sx) / k;
-  if (slope > 0) {
-    fit.bytes_per_sec = 1e9 / slope;
-    fit.latency_ns = std::max<TimeNs>(0, static_cast<TimeNs>(std::llround(intercept)));
-  } else {  // no growth with size: a hand-off by reference
-    fit.latency_ns = static_cast<TimeNs>(std::llround(sy / k));
-  }
+  if (initiator) Fit(fit);
   return fit;
 }
 

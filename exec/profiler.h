@@ -63,6 +63,14 @@ struct LinkFit {
 LinkFit MeasureLink(Transport& transport, int peer, bool initiator, const std::vector<int64_t>& floats,
                     const ProfileOptions& options = {});
 
+// What taking in a message costs a rank that is computing meanwhile (a CPU
+// transport's threads share its cores): the receiver times a fixed piece of
+// work (matrix products, about 1 ms) with a message of each size arriving
+// during it and without; the extra, fitted as fixed + bytes / rate (rate 0:
+// no per-byte cost), is the receiver's (the sender's side gets an empty fit).
+LinkFit MeasureReceiveCost(Transport& transport, int peer, bool receiver, const std::vector<int64_t>& floats,
+                           const ProfileOptions& options = {});
+
 // The same profile with costs counted instead of timed: each layer's
 // multiply-accumulates as its forward time (backward twice that). Deterministic
 // and machine-independent, for partitions that must not vary between runs.

@@ -137,10 +137,18 @@ RuntimeProfile ProfileRuntime(const ValidationSetup& v, Rank* rank) {
     });
     out.link = MeasureLink(*hub->Endpoint(0), 1, true, floats, v.profiling);
     echo.join();
+    std::thread sender([&] {
+      torch::set_num_threads(1);
+      MeasureReceiveCost(*hub->Endpoint(1), 0, false, floats, v.profiling);
+    });
+    out.receive = MeasureReceiveCost(*hub->Endpoint(0), 1, true, floats, v.profiling);
+    sender.join();
   } else {
     rank->Barrier();  // rank 0 has profiled
-    if (rank->world() > 1 && rank->rank() < 2)
+    if (rank->world() > 1 && rank->rank() < 2) {
       out.link = MeasureLink(rank->data(), 1 - rank->rank(), rank->rank() == 0, floats, v.profiling);
+      out.receive = MeasureReceiveCost(rank->data(), 1 - rank->rank(), rank->rank() == 0, floats, v.profiling);
+    }
     rank->Barrier();
   }
   if (!leader) return out;
@@ -151,6 +159,11 @@ RuntimeProfile ProfileRuntime(const ValidationSetup& v, Rank* rank) {
   c.link_latency_ns = out.link.latency_ns;
   // A hand-off by reference costs no time per byte.
   c.link_bytes_per_sec = out.link.bytes_per_sec > 0 ? out.link.bytes_per_sec : 1e15;
+  // Gloo moves bytes with the CPU that computes: no copy engine beside it,
+  // and the receiver's threads take cycles from its compute.
+  c.overlap_compute = rank == nullptr;
+  c.receive_fixed_ns = out.receive.latency_ns;
+  c.receive_bytes_per_sec = out.receive.bytes_per_sec;
   return out;
 }
 

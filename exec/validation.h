@@ -31,8 +31,8 @@ struct ValidationSetup {
   int stages = 2;
   int micro_batches = 4;
   int64_t micro_batch_size = 32;
-  int mini_batches = 12;  // per measured run (and per prediction)
-  int runs = 5;  // rounds of profile-then-run per schedule: medians are reported
+  int mini_batches = 16;  // per measured run (and per prediction)
+  int runs = 7;  // rounds of profile-then-run per schedule: medians are reported
   OptimizerConfig optimizer;
   WeightSwitch backward_weights = WeightSwitch::kSwap;
   uint64_t seed = 1;
@@ -47,6 +47,7 @@ struct RuntimeProfile {
   Profile profile;
   Cluster cluster;
   LinkFit link;
+  LinkFit receive;  // the receiver's cost (MeasureReceiveCost)
 };
 RuntimeProfile ProfileRuntime(const ValidationSetup& setup, Rank* rank);
 

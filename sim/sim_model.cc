@@ -33,6 +33,20 @@ double UnitDraw(std::uint64_t seed, int d, std::size_t index) {
 ComputeCost::ComputeCost(const Schedule& s, const SimConfig& c) : c_(c) {
   exact_ = c.jitter == 0;
   for (double speed : c.cluster.speed) exact_ = exact_ && speed == 1.0;
+  const auto receive_ns = [&](Bytes bytes) -> TimeNs {
+    if (bytes <= 0) return 0;
+    const double rate = c.cluster.receive_bytes_per_sec;
+    return c.cluster.receive_fixed_ns + (rate > 0 ? TransferNs(bytes, rate) : 0);
+  };
+  const int S = s.num_stages;
+  receive_forward_ns_.assign(S, 0);
+  receive_backward_ns_.assign(S, 0);
+  for (int k = 0; k < S; ++k) {
+    if (k > 0 && s.stage_device[k - 1] != s.stage_device[k])
+      receive_forward_ns_[k] = receive_ns(c.stages[k].input_bytes);
+    if (k + 1 < S && s.stage_device[k + 1] != s.stage_device[k])
+      receive_backward_ns_[k] = receive_ns(c.stages[k].output_bytes);
+  }
   std::vector<TimeNs> copy_ns, predict_ns;
   bool copies = false, updates = false;
   for (const StageCost& sc : c.stages) {
@@ -91,7 +105,9 @@ TimeNs ComputeCost::operator()(int d, std::size_t index, const Action& a) const 
     default:
       return 0;
   }
-  const TimeNs fixed = c_.cluster.pass_overhead_ns + (extra_ns_.empty() ? 0 : extra_ns_[d][index]);
+  TimeNs fixed = c_.cluster.pass_overhead_ns + (extra_ns_.empty() ? 0 : extra_ns_[d][index]);
+  if (a.kind == ActionKind::kForward) fixed += receive_forward_ns_[a.stage];
+  if (IsBackwardPass(a.kind)) fixed += receive_backward_ns_[a.stage];
   if (exact_) return ns + fixed;
   double scaled = static_cast<double>(ns) / c_.cluster.Speed(d);
   if (c_.jitter > 0) scaled *= 1.0 + c_.jitter * UnitDraw(c_.seed, d, index);

@@ -28,7 +28,8 @@ constexpr TimeNs kNotYet = std::numeric_limits<TimeNs>::min();
 // depend on the order an engine visits actions in.
 //
 // What the runtime does beyond each pass's profiled time is billed too: the
-// cluster's fixed pass overhead; a backward with weight_switch == recompute
+// cluster's fixed pass overhead; the receiver's cost of a message from
+// another device (cluster.receive_*); a backward with weight_switch == recompute
 // runs the forward again first (scaled like compute); every weight copy and
 // prediction (common/versioning.h, WeightWorkOf) takes the stage's profiled
 // copy or prediction time (unprofiled: 2 x its parameter bytes at the
@@ -43,6 +44,7 @@ class ComputeCost {
   const SimConfig& c_;
   bool exact_ = true;                          // every speed 1 and no jitter: stay in integers
   std::vector<std::vector<TimeNs>> extra_ns_;  // per device and action: weight work, updates' moved back
+  std::vector<TimeNs> receive_forward_ns_, receive_backward_ns_;  // per stage: taking in its input / gradient
 };
 
 // A channel carries one sender's outputs to one receiver, in the order they
