@@ -187,11 +187,12 @@ int ValidateCommand(const Args& args) {
   std::printf("%s, %d stages as %s, %d micro-batches of %lld samples, %d mini-batches x %d runs\n",
               v.model.c_str(), v.stages, mode.c_str(), v.micro_batches,
               static_cast<long long>(v.micro_batch_size), v.mini_batches, v.runs);
-  std::printf("runtime: link %.1f us + %.2f GB/s, receive %.1f us + %.2f GB/s, pass overhead %.1f us, "
-              "contention %.1f%%\n",
-              NsToUs(rp.cluster.link_latency_ns), rp.cluster.link_bytes_per_sec / 1e9,
-              NsToUs(rp.cluster.receive_fixed_ns), rp.cluster.receive_bytes_per_sec / 1e9,
-              NsToUs(rp.cluster.pass_overhead_ns), 100 * rp.cluster.compute_contention);
+  std::printf(
+      "runtime: link %.1f us + %.2f GB/s, receive %.1f us + %.2f GB/s, pass overhead %.1f us, "
+      "contention %.1f%%\n",
+      NsToUs(rp.cluster.link_latency_ns), rp.cluster.link_bytes_per_sec / 1e9,
+      NsToUs(rp.cluster.receive_fixed_ns), rp.cluster.receive_bytes_per_sec / 1e9,
+      NsToUs(rp.cluster.pass_overhead_ns), 100 * rp.cluster.compute_contention);
   std::printf("%-12s %13s %12s %8s   busy per stage, predicted/measured ms\n", "schedule", "predicted ms",
               "measured ms", "error");
   for (std::size_t i = 0; i < results.size(); ++i) {

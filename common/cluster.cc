@@ -80,7 +80,8 @@ std::string ClusterToJson(const Cluster& c) {
   if (c.pass_overhead_ns > 0) j["pass_overhead_us"] = NsToUs(c.pass_overhead_ns);
   if (c.compute_contention > 0) j["compute_contention"] = c.compute_contention;
   if (c.receive_fixed_ns > 0 || c.receive_bytes_per_sec > 0)
-    j["receive"] = {{"fixed_us", NsToUs(c.receive_fixed_ns)}, {"bandwidth_GBps", c.receive_bytes_per_sec / 1e9}};
+    j["receive"] = {{"fixed_us", NsToUs(c.receive_fixed_ns)},
+                    {"bandwidth_GBps", c.receive_bytes_per_sec / 1e9}};
   if (c.device_memory_bytes)
     j["memory_GiB"] = static_cast<double>(*c.device_memory_bytes) / static_cast<double>(1LL << 30);
   return j.dump(1) + "\n";

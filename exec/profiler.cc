@@ -260,7 +260,8 @@ LinkFit MeasureReceiveCost(Transport& transport, int peer, bool receiver, const 
   const TimeNs alone = measure(0);
   for (const int64_t n : floats) {
     const TimeNs with = measure(n);
-    if (receiver) fit.points.emplace_back(n * static_cast<Bytes>(sizeof(float)), std::max<TimeNs>(0, with - alone));
+    if (receiver)
+      fit.points.emplace_back(n * static_cast<Bytes>(sizeof(float)), std::max<TimeNs>(0, with - alone));
   }
   if (receiver) Fit(fit);
   return fit;

@@ -33,8 +33,8 @@ Layout MakeLayout(const ValidationSetup& v) {
   Layout l;
   l.model = MakeModel(v.model, v.input_shape, v.classes);
   if (v.stages > static_cast<int>(l.model.size()))
-    throw InputError("--stages", std::to_string(v.stages) + " stages but the model '" + v.model + "' has only " +
-                                     std::to_string(l.model.size()) + " layers");
+    throw InputError("--stages", std::to_string(v.stages) + " stages but the model '" + v.model +
+                                     "' has only " + std::to_string(l.model.size()) + " layers");
   std::vector<int64_t> shape = {v.micro_batch_size};
   shape.insert(shape.end(), v.input_shape.begin(), v.input_shape.end());
   const torch::Tensor sample = torch::zeros(shape);
@@ -147,7 +147,8 @@ RuntimeProfile ProfileRuntime(const ValidationSetup& v, Rank* rank) {
     rank->Barrier();  // rank 0 has profiled
     if (rank->world() > 1 && rank->rank() < 2) {
       out.link = MeasureLink(rank->data(), 1 - rank->rank(), rank->rank() == 0, floats, v.profiling);
-      out.receive = MeasureReceiveCost(rank->data(), 1 - rank->rank(), rank->rank() == 0, floats, v.profiling);
+      out.receive =
+          MeasureReceiveCost(rank->data(), 1 - rank->rank(), rank->rank() == 0, floats, v.profiling);
     }
     rank->Barrier();
   }
@@ -182,7 +183,8 @@ ScheduleValidation ValidateSchedule(const ValidationSetup& v, const RuntimeProfi
   const Schedule& s = out.schedule;
   if (rank != nullptr && rank->world() != s.num_devices)
     throw InputError("WORLD_SIZE", std::to_string(rank->world()) + " ranks for " +
-                                       std::to_string(s.num_devices) + " pipeline devices: one rank per device");
+                                       std::to_string(s.num_devices) +
+                                       " pipeline devices: one rank per device");
   const bool leader = rank == nullptr || rank->rank() == 0;
 
   // Step 3 first on every rank (the prediction needs no run, the run no prediction).

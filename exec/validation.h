@@ -32,7 +32,7 @@ struct ValidationSetup {
   int micro_batches = 4;
   int64_t micro_batch_size = 32;
   int mini_batches = 16;  // per measured run (and per prediction)
-  int runs = 7;  // rounds of profile-then-run per schedule: medians are reported
+  int runs = 7;           // rounds of profile-then-run per schedule: medians are reported
   OptimizerConfig optimizer;
   WeightSwitch backward_weights = WeightSwitch::kSwap;
   uint64_t seed = 1;
@@ -61,14 +61,15 @@ struct ScheduleValidation {
   std::vector<StageFigures> stages;
   Trace predicted, measured;  // the median run; measured spans on the devices' tracks
   double error_pct() const {
-    return measured_ns > 0 ? 100.0 * static_cast<double>(predicted_ns - measured_ns) / static_cast<double>(measured_ns)
-                           : 0;
+    return measured_ns > 0
+               ? 100.0 * static_cast<double>(predicted_ns - measured_ns) / static_cast<double>(measured_ns)
+               : 0;
   }
 };
 
 // Steps 2 and 3 for one schedule kind. Every rank calls it; rank 0 gets the
 // figures. `profile` is rank 0's result of ProfileRuntime (or files).
-ScheduleValidation ValidateSchedule(const ValidationSetup& setup, const RuntimeProfile& profile, ScheduleKind kind,
-                                    Rank* rank);
+ScheduleValidation ValidateSchedule(const ValidationSetup& setup, const RuntimeProfile& profile,
+                                    ScheduleKind kind, Rank* rank);
 
 }  // namespace xpipe::exec
