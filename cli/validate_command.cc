@@ -135,6 +135,7 @@ int ValidateCommand(const Args& args) {
   if (leader && !profile_out.empty()) WriteFileAtomic(profile_out, ProfileToJson(rp.profile));
   if (leader && !cluster_out.empty()) WriteFileAtomic(cluster_out, ClusterToJson(rp.cluster));
   std::vector<exec::ScheduleValidation> results;
+  results.reserve(kinds.size());
   for (ScheduleKind kind : kinds) results.push_back(exec::ValidateSchedule(v, rp, kind, rank.get()));
   if (!leader) return 0;
 

@@ -252,7 +252,8 @@ Profile ImportPipeDreamGraph(const std::string& text, const std::string& where) 
   std::vector<int> indegree(L, 0);
   for (const auto& [a, b] : raw_edges) {
     if (!id.count(a) || !id.count(b))
-      throw InputError(where, "edge " + a + " -- " + b + " names an unknown node");
+      throw InputError(
+          where, std::string("edge ").append(a).append(" -- ").append(b).append(" names an unknown node"));
     out[id[a]].push_back(id[b]);
     ++indegree[id[b]];
   }

@@ -174,6 +174,7 @@ double MeasureContention(const Model& model, const torch::Tensor& sample, const 
   // One training iteration of the whole model, timed.
   const auto iteration = [&] {
     std::vector<torch::Tensor> leaves;
+    leaves.reserve(w.size());
     for (const auto& t : w) leaves.push_back(t.detach().requires_grad_(true));
     const auto t0 = std::chrono::steady_clock::now();
     const torch::Tensor loss = torch::cross_entropy_loss(ForwardStage(model, sample, leaves), labels);
@@ -226,7 +227,7 @@ LinkFit MeasureReceiveCost(Transport& transport, int peer, bool receiver, const 
   if (receiver) {
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < 16; ++i) (void)torch::mm(a, b);
-    reps = static_cast<int>(std::max<TimeNs>(1, 16 * 1000000 / std::max<TimeNs>(1, Since(t0))));
+    reps = static_cast<int>(std::max<TimeNs>(1, TimeNs{16} * kNsPerMs / std::max<TimeNs>(1, Since(t0))));
   }
   const torch::Tensor ready = torch::ones({1});
   const auto spin = [](TimeNs ns) {

@@ -247,6 +247,7 @@ ScheduleValidation ValidateSchedule(const ValidationSetup& v, const RuntimeProfi
   // Medians over the rounds; the timelines of the round whose measurement is the median.
   const auto median = [&](const std::function<TimeNs(const Round&)>& f) {
     std::vector<TimeNs> x;
+    x.reserve(rounds.size());
     for (const Round& r : rounds) x.push_back(f(r));
     std::sort(x.begin(), x.end());
     return x[x.size() / 2];
