@@ -1,5 +1,8 @@
-// xpipe: the one command-line front end. Maps user errors to one line on
-// stderr and exit status 2.
+// xpipe: the one command-line front end, and the one boundary for errors:
+// whatever a command throws becomes one line on stderr (its first line only,
+// control characters escaped: no backtraces, nothing echoed raw from input)
+// and exit status 2. Training failures are turned into exit 1 by the commands
+// that train.
 #include <boost/program_options/errors.hpp>
 #include <cstdio>
 #include <cstring>
@@ -10,6 +13,22 @@
 #include "common/error.h"
 
 namespace {
+
+// The first line of a message, with control characters escaped.
+std::string OneLine(const std::string& what) {
+  std::string out;
+  for (char c : what.substr(0, what.find('\n'))) {
+    if (static_cast<unsigned char>(c) < 0x20 && c != '\t') {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[(static_cast<unsigned char>(c) >> 4) & 0xf];
+      out += kHex[static_cast<unsigned char>(c) & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out.size() > 2000 ? out.substr(0, 2000) + "..." : out;
+}
 
 constexpr const char* kUsage =
     "usage: xpipe <command> [options]   (xpipe <command> --help for its options)\n"
@@ -36,13 +55,18 @@ int main(int argc, char** argv) {
     if (command == "profile") return xpipe::cli::ProfileCommand(args);
     if (command == "train") return xpipe::cli::TrainCommand(args);
     if (command == "validate") return xpipe::cli::ValidateCommand(args);
-    std::cerr << "xpipe: unknown command '" << command << "' (xpipe --help lists them)\n";
+    std::cerr << "xpipe: unknown command '" << OneLine(command) << "' (xpipe --help lists them)\n";
     return 2;
   } catch (const xpipe::InputError& e) {
-    std::cerr << "xpipe " << command << ": " << e.what() << "\n";
-    return 2;
+    std::cerr << "xpipe " << command << ": " << OneLine(e.what()) << "\n";
   } catch (const boost::program_options::error& e) {
-    std::cerr << "xpipe " << command << ": " << e.what() << "\n";
-    return 2;
+    std::cerr << "xpipe " << command << ": " << OneLine(e.what()) << "\n";
+  } catch (const std::bad_alloc&) {
+    std::cerr << "xpipe " << command << ": out of memory\n";
+  } catch (const std::exception& e) {  // a library's error (LibTorch, JSON, the file system)
+    std::cerr << "xpipe " << command << ": " << OneLine(e.what()) << "\n";
+  } catch (...) {
+    std::cerr << "xpipe " << command << ": failed (unknown error)\n";
   }
+  return 2;
 }

@@ -108,6 +108,7 @@ int SimCommand(const Args& args) {
   if (base.schedule.backward_weights == WeightSwitch::kNone)
     throw InputError("--backward-weights", "expected swap or recompute");
 
+  if (StringList(schedules).empty()) throw InputError("--schedules", "names no schedule");
   if (!sweeps.empty()) {
     std::vector<SweepAxis> axes;
     axes.reserve(sweeps.size());

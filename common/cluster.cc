@@ -1,5 +1,6 @@
 #include "common/cluster.h"
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
@@ -11,57 +12,54 @@ namespace xpipe {
 Cluster ParseCluster(const std::string& text, const std::string& where) {
   using nlohmann::json;
   const json j = ParseJsonText(text, where);
+  const JsonObject top(
+      j, where,
+      {"name", "source", "devices", "speed", "link", "topology", "overlap_compute", "memory_GiB",
+       "memory_bandwidth_GBps", "pass_overhead_us", "compute_contention", "receive"});
+  // What the figures may be: times up to 1e9 us, bandwidths from 1 B/s to
+  // 1 PB/s, speeds from 1/1000 to 1000.
+  constexpr double kMaxUs = 1e9, kMinGBps = 1e-9, kMaxGBps = 1e6;
   Cluster c;
-  const auto number = [&](const json& o, const char* field, const std::string& at) {
-    if (!o.contains(field)) throw InputError(at, std::string("missing field '") + field + "'");
-    if (!o.at(field).is_number()) throw InputError(at + "." + field, "expected a number");
-    const double x = o.at(field).get<double>();
-    if (x < 0) throw InputError(at + "." + field, "must not be negative");
-    return x;
-  };
-  if (!j.is_object()) throw InputError(where, "expected an object");
-  if (j.contains("name")) c.name = j.at("name").get<std::string>();
-  if (j.contains("source")) c.source = j.at("source").get<std::string>();
-  c.devices = static_cast<int>(number(j, "devices", where));
-  if (j.contains("speed")) {
-    if (!j.at("speed").is_array()) throw InputError(where + ".speed", "expected an array");
-    for (const json& s : j.at("speed")) {
-      if (!s.is_number() || s.get<double>() <= 0)
-        throw InputError(where + ".speed", "speeds must be positive");
-      c.speed.push_back(s.get<double>());
+  c.name = top.Text("name", c.name);
+  c.source = top.Text("source", "");
+  c.devices = static_cast<int>(top.Integer("devices", 0, 1000000));
+  if (top.Has("speed")) {
+    const json& speeds = top.Array("speed");
+    for (std::size_t i = 0; i < speeds.size(); ++i) {
+      const json& v = speeds[i];
+      const std::string at = top.At("speed") + "[" + std::to_string(i) + "]";
+      if (!v.is_number()) throw InputError(at, "expected a number");
+      const double x = v.get<double>();
+      if (!std::isfinite(x) || x < 1e-3 || x > 1e3) throw InputError(at, "must be between 0.001 and 1000");
+      c.speed.push_back(x);
     }
   }
-  if (!j.contains("link")) throw InputError(where, "missing field 'link'");
-  const json& link = j.at("link");
-  const double gbps = number(link, "bandwidth_GBps", where + ".link");
-  if (gbps <= 0) throw InputError(where + ".link.bandwidth_GBps", "must be positive");
-  c.link_bytes_per_sec = gbps * 1e9;
-  c.link_latency_ns = UsToNs(number(link, "latency_us", where + ".link"));
-  if (j.contains("topology")) {
-    const std::string t = j.at("topology").get<std::string>();
+  const JsonObject link(top.Get("link"), top.At("link"), {"bandwidth_GBps", "latency_us"});
+  c.link_bytes_per_sec = link.Number("bandwidth_GBps", kMinGBps, kMaxGBps) * 1e9;
+  c.link_latency_ns = UsToNs(link.Number("latency_us", 0, kMaxUs));
+  if (top.Has("topology")) {
+    const std::string t = top.Text("topology");
     if (t == "chain")
       c.topology = Topology::kChain;
     else if (t == "shared-bus")
       c.topology = Topology::kSharedBus;
     else
-      throw InputError(where + ".topology", "expected 'chain' or 'shared-bus'");
+      throw InputError(top.At("topology"), "expected 'chain' or 'shared-bus'");
   }
-  if (j.contains("overlap_compute")) c.overlap_compute = j.at("overlap_compute").get<bool>();
-  if (j.contains("memory_bandwidth_GBps")) {
-    const double gbps = number(j, "memory_bandwidth_GBps", where);
-    if (!(gbps > 0)) throw InputError(where + ".memory_bandwidth_GBps", "must be positive");
-    c.memory_bytes_per_sec = gbps * 1e9;
+  c.overlap_compute = top.Bool("overlap_compute", c.overlap_compute);
+  c.memory_bytes_per_sec =
+      top.Number("memory_bandwidth_GBps", kMinGBps, kMaxGBps, c.memory_bytes_per_sec / 1e9) * 1e9;
+  c.pass_overhead_ns = UsToNs(top.Number("pass_overhead_us", 0, kMaxUs, 0));
+  c.compute_contention = top.Number("compute_contention", 0, 100, 0);
+  if (top.Has("receive")) {
+    const JsonObject r(top.Get("receive"), top.At("receive"), {"fixed_us", "bandwidth_GBps"});
+    c.receive_fixed_ns = UsToNs(r.Number("fixed_us", 0, kMaxUs));
+    const double gbps = r.Number("bandwidth_GBps", 0, kMaxGBps);  // 0: no per-byte cost
+    if (gbps > 0 && gbps < kMinGBps) throw InputError(r.At("bandwidth_GBps"), "must be 0 or at least 1e-09");
+    c.receive_bytes_per_sec = gbps * 1e9;
   }
-  if (j.contains("pass_overhead_us")) c.pass_overhead_ns = UsToNs(number(j, "pass_overhead_us", where));
-  if (j.contains("compute_contention")) c.compute_contention = number(j, "compute_contention", where);
-  if (j.contains("receive")) {
-    const json& r = j.at("receive");
-    c.receive_fixed_ns = UsToNs(number(r, "fixed_us", where + ".receive"));
-    const double gbps = number(r, "bandwidth_GBps", where + ".receive");
-    c.receive_bytes_per_sec = gbps * 1e9;  // 0: no per-byte cost
-  }
-  if (j.contains("memory_GiB"))
-    c.device_memory_bytes = static_cast<Bytes>(number(j, "memory_GiB", where) * (1LL << 30));
+  if (top.Has("memory_GiB"))
+    c.device_memory_bytes = static_cast<Bytes>(top.Number("memory_GiB", 0, 1048576) * (1LL << 30));
   return c;
 }
 

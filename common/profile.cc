@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -19,25 +20,24 @@ using nlohmann::json;
 
 constexpr std::array<std::string_view, 4> kOptimizers = {"sgd", "momentum", "adam", "adamw"};
 
-const json& Get(const json& j, const char* field, const std::string& where) {
-  if (!j.is_object() || !j.contains(field))
-    throw InputError(where, std::string("missing field '") + field + "'");
-  return j.at(field);
-}
+// What a profile's numbers may be: a layer's time up to 1e7 ms (2.8 hours;
+// sums over layers and micro-batches stay far from int64 nanoseconds' limit),
+// bytes up to 1 PiB.
+constexpr double kMaxLayerMs = 1e7;
 
-double Number(const json& j, const char* field, const std::string& where, bool allow_negative = false) {
-  const json& v = Get(j, field, where);
-  if (!v.is_number()) throw InputError(where + "." + field, "expected a number");
-  const double x = v.get<double>();
-  if (!allow_negative && x < 0) throw InputError(where + "." + field, "must not be negative");
-  return x;
+// Well-formed UTF-8 (names go into JSON, which holds nothing else).
+bool IsUtf8(const std::string& s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const int n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : -1;
+    if (n < 0 || i + n >= s.size() + (n == 0 ? 1 : 0)) return false;
+    for (int k = 1; k <= n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    i += n + 1;
+  }
+  return true;
 }
-
-std::string Text(const json& j, const char* field, const std::string& where) {
-  const json& v = Get(j, field, where);
-  if (!v.is_string()) throw InputError(where + "." + field, "expected a string");
-  return v.get<std::string>();
-}
+constexpr double kMaxBytes = 1125899906842624.0;  // 2^50
 
 }  // namespace
 
@@ -87,61 +87,59 @@ std::vector<Bytes> Profile::CutBytes() const {
 
 Profile ParseProfile(const std::string& text, const std::string& where) {
   const json j = ParseJsonText(text, where);
+  const JsonObject top(
+      j, where, {"name", "source", "hardware", "batch_size", "optimizer", "layers", "edges", "partition"});
   Profile p;
-  p.name = Text(j, "name", where);
-  if (j.contains("source")) p.source = Text(j, "source", where);
-  if (j.contains("hardware")) p.hardware = Text(j, "hardware", where);
-  const double batch = Number(j, "batch_size", where);
-  if (batch < 1 || batch != static_cast<int>(batch))
-    throw InputError(where + ".batch_size", "must be a positive integer");
-  p.batch_size = static_cast<int>(batch);
-  if (j.contains("optimizer"))
-    p.optimizer = ParseOptimizer(Text(j, "optimizer", where), where + ".optimizer");
-  const json& layers = Get(j, "layers", where);
-  if (!layers.is_array() || layers.empty()) throw InputError(where + ".layers", "expected a non-empty array");
+  p.name = top.Text("name");
+  p.source = top.Text("source", "");
+  p.hardware = top.Text("hardware", "");
+  p.batch_size = static_cast<int>(top.Integer("batch_size", 1, 1000000000));
+  if (top.Has("optimizer")) p.optimizer = ParseOptimizer(top.Text("optimizer"), top.At("optimizer"));
+  const json& layers = top.Array("layers");
+  if (layers.empty()) throw InputError(top.At("layers"), "expected a non-empty array");
   for (std::size_t i = 0; i < layers.size(); ++i) {
-    const std::string at = where + ".layers[" + std::to_string(i) + "]";
-    const json& l = layers[i];
+    const JsonObject l(layers[i], where + ".layers[" + std::to_string(i) + "]",
+                       {"name", "op", "forward_ms", "backward_ms", "activation_bytes", "parameter_bytes",
+                        "update_ms", "copy_ms", "predict_ms", "input"});
     Layer layer;
-    layer.name = Text(l, "name", at);
-    if (l.contains("op")) layer.op = Text(l, "op", at);
-    layer.forward_ns = MsToNs(Number(l, "forward_ms", at));
-    layer.backward_ns = MsToNs(Number(l, "backward_ms", at));
-    layer.activation_bytes = static_cast<Bytes>(Number(l, "activation_bytes", at));
-    layer.parameter_bytes = static_cast<Bytes>(Number(l, "parameter_bytes", at));
-    for (auto [field, ns] : {std::pair{"update_ms", &layer.update_ns}, std::pair{"copy_ms", &layer.copy_ns},
-                             std::pair{"predict_ms", &layer.predict_ns}})
-      if (l.contains(field)) *ns = MsToNs(Number(l, field, at));
-    layer.is_input = l.contains("input") && l.at("input").is_boolean() && l.at("input").get<bool>();
+    layer.name = l.Text("name");
+    layer.op = l.Text("op", "");
+    layer.forward_ns = MsToNs(l.Number("forward_ms", 0, kMaxLayerMs));
+    layer.backward_ns = MsToNs(l.Number("backward_ms", 0, kMaxLayerMs));
+    layer.activation_bytes = static_cast<Bytes>(l.Number("activation_bytes", 0, kMaxBytes));
+    layer.parameter_bytes = static_cast<Bytes>(l.Number("parameter_bytes", 0, kMaxBytes));
+    layer.update_ns = MsToNs(l.Number("update_ms", 0, kMaxLayerMs, 0));
+    layer.copy_ns = MsToNs(l.Number("copy_ms", 0, kMaxLayerMs, 0));
+    layer.predict_ns = MsToNs(l.Number("predict_ms", 0, kMaxLayerMs, 0));
+    layer.is_input = l.Bool("input", false);
     p.layers.push_back(std::move(layer));
   }
   const int L = static_cast<int>(p.layers.size());
-  if (j.contains("edges")) {
-    const json& e = j.at("edges");
-    if (!e.is_array()) throw InputError(where + ".edges", "expected an array of [producer, consumer]");
+  if (top.Has("edges")) {
+    const json& e = top.Array("edges");
     for (std::size_t i = 0; i < e.size(); ++i) {
       const std::string at = where + ".edges[" + std::to_string(i) + "]";
       if (!e[i].is_array() || e[i].size() != 2 || !e[i][0].is_number_integer() ||
           !e[i][1].is_number_integer())
         throw InputError(at, "expected [producer, consumer] layer indices");
-      const int a = e[i][0].get<int>(), b = e[i][1].get<int>();
+      const long long a = e[i][0].get<long long>(), b = e[i][1].get<long long>();
       if (a < 0 || b < 0 || a >= L || b >= L) throw InputError(at, "layer index out of range");
       if (a >= b) throw InputError(at, "edges must go forward in the layer order (producer < consumer)");
-      p.edges.emplace_back(a, b);
+      p.edges.emplace_back(static_cast<int>(a), static_cast<int>(b));
     }
   }
-  if (j.contains("partition")) {
-    const json& part = j.at("partition");
-    if (!part.is_array()) throw InputError(where + ".partition", "expected layers per stage");
-    int total = 0;
+  if (top.Has("partition")) {
+    const json& part = top.Array("partition");
+    long long total = 0;
     for (const json& n : part) {
-      if (!n.is_number_integer() || n.get<int>() < 1)
-        throw InputError(where + ".partition", "each stage needs a positive number of layers");
-      p.partition.push_back(n.get<int>());
-      total += n.get<int>();
+      if (!n.is_number_integer() || n.get<long long>() < 1 || n.get<long long>() > L)
+        throw InputError(top.At("partition"),
+                         "each stage needs between 1 and " + std::to_string(L) + " layers");
+      p.partition.push_back(static_cast<int>(n.get<long long>()));
+      total += n.get<long long>();
     }
     if (total != L)
-      throw InputError(where + ".partition",
+      throw InputError(top.At("partition"),
                        "covers " + std::to_string(total) + " layers, profile has " + std::to_string(L));
   }
   return p;
@@ -195,30 +193,47 @@ Profile ImportPipeDreamGraph(const std::string& text, const std::string& where) 
   std::istringstream in(text);
   std::string line;
   int lineno = 0;
-  const auto value = [&](const std::string& attrs, const std::string& key, const std::string& at) -> double {
+  // A number after "key=" (or the sum of a [a; b; ...] list): finite, not
+  // negative, at most `max`.
+  const auto value = [&](const std::string& attrs, const std::string& key, const std::string& at,
+                         double max) -> double {
     const std::size_t k = attrs.find(key + "=");
     if (k == std::string::npos) throw InputError(at, "missing " + key);
-    std::size_t v = k + key.size() + 1;
-    if (attrs[v] == '[') {  // a list of sizes (multi-output layers): their sum
+    const std::size_t v = k + key.size() + 1;
+    const auto number = [&](const char* begin, const char** stop) {
+      char* end = nullptr;
+      const double x = std::strtod(begin, &end);
+      if (end == begin) throw InputError(at, "bad number for " + key);
+      if (!std::isfinite(x) || x < 0 || x > max)
+        throw InputError(at,
+                         key + " must be a number from 0 to " + std::to_string(static_cast<long long>(max)));
+      *stop = end;
+      return x;
+    };
+    const char* stop = nullptr;
+    if (v < attrs.size() && attrs[v] == '[') {  // a list of sizes (multi-output layers): their sum
       const std::size_t close = attrs.find(']', v);
       if (close == std::string::npos) throw InputError(at, "unterminated list in " + key);
+      const std::string list = attrs.substr(v + 1, close - v - 1);
       double sum = 0;
-      std::string item;
-      std::istringstream list(attrs.substr(v + 1, close - v - 1));
-      while (std::getline(list, item, ';')) sum += std::strtod(item.c_str(), nullptr);
+      std::size_t from = 0;
+      while (from <= list.size()) {
+        const std::size_t semi = std::min(list.find(';', from), list.size());
+        const std::string item = list.substr(from, semi - from);
+        if (item.find_first_not_of(" ") != std::string::npos) sum += number(item.c_str(), &stop);
+        from = semi + 1;
+      }
+      if (sum > max) throw InputError(at, key + " is too large");
       return sum;
     }
-    char* end = nullptr;
-    const double x = std::strtod(attrs.c_str() + v, &end);
-    if (end == attrs.c_str() + v) throw InputError(at, "bad number for " + key);
-    if (x < 0) throw InputError(at, key + " must not be negative");
-    return x;
+    return number(attrs.c_str() + v, &stop);
   };
   while (std::getline(in, line)) {
     ++lineno;
     const std::string at = where + ":" + std::to_string(lineno);
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const bool edge = line[0] == '\t' || line[0] == ' ';
+    if (!IsUtf8(line)) throw InputError(at, "text that is not UTF-8");
     const std::size_t sep = line.find(" -- ");
     if (sep == std::string::npos) throw InputError(at, "expected 'a -- b'");
     const auto trim = [](std::string s) {
@@ -236,10 +251,11 @@ Profile ImportPipeDreamGraph(const std::string& text, const std::string& where) 
     n.layer.name = trim(line.substr(0, sep));
     n.layer.op = trim(line.substr(sep + 4, sep2 - sep - 4));
     const std::string attrs = line.substr(sep2 + 4);
-    n.layer.forward_ns = MsToNs(value(attrs, "forward_compute_time", at));
-    n.layer.backward_ns = MsToNs(value(attrs, "backward_compute_time", at));
-    n.layer.activation_bytes = static_cast<Bytes>(std::llround(value(attrs, "activation_size", at)));
-    n.layer.parameter_bytes = static_cast<Bytes>(std::llround(value(attrs, "parameter_size", at)));
+    n.layer.forward_ns = MsToNs(value(attrs, "forward_compute_time", at, kMaxLayerMs));
+    n.layer.backward_ns = MsToNs(value(attrs, "backward_compute_time", at, kMaxLayerMs));
+    n.layer.activation_bytes =
+        static_cast<Bytes>(std::llround(value(attrs, "activation_size", at, kMaxBytes)));
+    n.layer.parameter_bytes = static_cast<Bytes>(std::llround(value(attrs, "parameter_size", at, kMaxBytes)));
     n.layer.is_input = n.layer.op.rfind("Input", 0) == 0;
     n.number = std::strtol(n.layer.name.c_str() + std::min<std::size_t>(4, n.layer.name.size()), nullptr, 10);
     if (id.count(n.layer.name)) throw InputError(at, "node " + n.layer.name + " defined twice");

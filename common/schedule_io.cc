@@ -32,7 +32,7 @@ std::vector<std::string> SplitCsvLine(const std::string& line) {
 
 // Fills stages / devices / mini-batches of a schedule read from text whose
 // header does not carry them.
-void InferHeader(Schedule& s) {
+void InferHeader(Schedule& s, const std::string& where) {
   int max_stage = -1, max_mini = -1;
   s.stage_device.clear();
   for (std::size_t d = 0; d < s.device_actions.size(); ++d)
@@ -41,6 +41,11 @@ void InferHeader(Schedule& s) {
       max_mini = std::max(max_mini, a.mini_batch);
     }
   s.num_devices = static_cast<int>(s.device_actions.size());
+  std::size_t actions = 0;
+  for (const auto& row : s.device_actions) actions += row.size();
+  if (static_cast<std::size_t>(max_stage) >= actions)
+    throw InputError(where, "stage " + std::to_string(max_stage) + " named, but the file holds only " +
+                                std::to_string(actions) + " actions");
   s.num_stages = max_stage + 1;
   s.mini_batches = std::max(1, max_mini + 1);
   s.stage_device.assign(s.num_stages, 0);
@@ -48,15 +53,33 @@ void InferHeader(Schedule& s) {
     for (const Action& a : s.device_actions[d]) s.stage_device[a.stage] = static_cast<int>(d);
 }
 
-template <typename T>
-T Field(const json& j, const char* name, const std::string& where) {
-  if (!j.is_object() || !j.contains(name))
-    throw InputError(where, std::string("missing field '") + name + "'");
-  try {
-    return j.at(name).get<T>();
-  } catch (const json::exception&) {
-    throw InputError(where, std::string("field '") + name + "' has the wrong type");
-  }
+// Before anything is sized from a file's numbers: every (stage, mini-batch,
+// micro-batch) needs a forward, so a schedule whose counts ask for more
+// passes than the file holds actions is wrong, and nothing is allocated for it.
+void CheckCounts(const Schedule& s, const std::string& where) {
+  std::size_t actions = 0;
+  for (const auto& row : s.device_actions) actions += row.size();
+  const double passes = static_cast<double>(s.num_stages) * s.mini_batches * s.micro_batches;
+  if (s.num_stages < 1 || s.mini_batches < 1 || s.micro_batches < 1 || s.num_devices < 1)
+    throw InputError(where, "stages, devices, mini-batches and micro-batches must be at least 1");
+  if (passes > static_cast<double>(actions))
+    throw InputError(
+        where, "its numbers ask for " + std::to_string(s.num_stages) + " stages x " +
+                   std::to_string(s.mini_batches) + " mini-batches x " + std::to_string(s.micro_batches) +
+                   " micro-batches of forwards, but it holds only " + std::to_string(actions) + " actions");
+  if (static_cast<int>(s.stage_device.size()) != s.num_stages)
+    throw InputError(
+        where, "stage_device must name a device for each of the " + std::to_string(s.num_stages) + " stages");
+  for (int d : s.stage_device)
+    if (d < 0 || d >= s.num_devices) throw InputError(where, "stage_device names a device out of range");
+  for (const auto& row : s.device_actions)
+    for (const Action& a : row)
+      if (a.stage < 0 || a.stage >= s.num_stages || a.mini_batch < 0 || a.mini_batch >= s.mini_batches ||
+          a.micro_batch < 0 || a.micro_batch >= s.micro_batches)
+        throw InputError(where, "action " + ToText(a, s.micro_batches) + " is outside the declared " +
+                                    std::to_string(s.num_stages) + " stages x " +
+                                    std::to_string(s.mini_batches) + " mini-batches x " +
+                                    std::to_string(s.micro_batches) + " micro-batches");
 }
 
 }  // namespace
@@ -101,7 +124,8 @@ Schedule ParseCsv(const std::string& text, int micro_batches, const std::string&
   }
   while (!s.device_actions.empty() && s.device_actions.back().empty()) s.device_actions.pop_back();
   if (s.device_actions.empty()) throw InputError(where, "no actions");
-  InferHeader(s);
+  InferHeader(s, where);
+  CheckCounts(s, where);
   return s;
 }
 
@@ -138,16 +162,22 @@ std::string ToJson(const Schedule& s) {
 Schedule ParseJson(const std::string& text, const std::string& where) {
   const json j = ParseJsonText(text, where);
   Schedule s;
-  const std::string kind = Field<std::string>(j, "kind", where);
-  s.kind = kind == "custom" ? ScheduleKind::kCustom : ParseScheduleKind(kind, where + ": kind");
-  s.num_devices = Field<int>(j, "devices", where);
-  s.num_stages = Field<int>(j, "stages", where);
-  s.micro_batches = Field<int>(j, "micro_batches", where);
-  s.mini_batches = Field<int>(j, "mini_batches", where);
-  s.stage_device = Field<std::vector<int>>(j, "stage_device", where);
-  if (s.micro_batches < 1) throw InputError(where + ": micro_batches", "must be at least 1");
-  const json rows = Field<json>(j, "actions", where);
-  if (!rows.is_array()) throw InputError(where + ": actions", "expected an array of rows");
+  const JsonObject top(
+      j, where, {"kind", "devices", "stages", "micro_batches", "mini_batches", "stage_device", "actions"});
+  const std::string kind = top.Text("kind");
+  s.kind = kind == "custom" ? ScheduleKind::kCustom : ParseScheduleKind(kind, top.At("kind"));
+  s.num_devices = static_cast<int>(top.Integer("devices", 1, 1 << 20));
+  s.num_stages = static_cast<int>(top.Integer("stages", 1, 1 << 20));
+  s.micro_batches = static_cast<int>(top.Integer("micro_batches", 1, INT32_MAX));
+  s.mini_batches = static_cast<int>(top.Integer("mini_batches", 1, INT32_MAX));
+  const json& sd = top.Array("stage_device");
+  for (const json& d : sd) {
+    if (!d.is_number_integer() || d.get<long long>() < 0 || d.get<long long>() >= s.num_devices)
+      throw InputError(top.At("stage_device"),
+                       "expected device numbers from 0 to " + std::to_string(s.num_devices - 1));
+    s.stage_device.push_back(static_cast<int>(d.get<long long>()));
+  }
+  const json& rows = top.Array("actions");
   for (std::size_t d = 0; d < rows.size(); ++d) {
     auto& row = s.device_actions.emplace_back();
     if (!rows[d].is_array())
@@ -155,17 +185,24 @@ Schedule ParseJson(const std::string& text, const std::string& where) {
     for (std::size_t i = 0; i < rows[d].size(); ++i) {
       const std::string at = where + ": actions[" + std::to_string(d) + "][" + std::to_string(i) + "]";
       const json& o = rows[d][i];
-      Action a = ParseAction(Field<std::string>(o, "action", at), s.micro_batches, at);
-      a.mini_batch = Field<int>(o, "mini_batch", at);
-      a.micro_batch = Field<int>(o, "micro_batch", at);
-      a.weights = ParseWeightSource(Field<std::string>(o, "weights", at), at + ".weights");
-      a.version = Field<int>(o, "version", at);
-      a.horizon = Field<int>(o, "horizon", at);
-      a.reuse_prediction = o.contains("reuse_prediction") && Field<bool>(o, "reuse_prediction", at);
-      if (o.contains("switch")) a.weight_switch = ParseWeightSwitch(Field<std::string>(o, "switch", at), at);
+      const JsonObject fields(o, at,
+                              {"action", "mini_batch", "micro_batch", "weights", "version", "horizon",
+                               "reuse_prediction", "switch"});
+      Action a = ParseAction(fields.Text("action"), s.micro_batches, at);
+      a.mini_batch = static_cast<std::int32_t>(fields.Integer("mini_batch", 0, INT32_MAX));
+      a.micro_batch = static_cast<std::int32_t>(fields.Integer("micro_batch", 0, INT32_MAX));
+      a.weights = ParseWeightSource(fields.Text("weights"), at + ".weights");
+      a.version = static_cast<std::int32_t>(fields.Integer("version", 0, INT32_MAX));
+      a.horizon = static_cast<std::int32_t>(fields.Integer("horizon", 0, INT32_MAX));
+      a.reuse_prediction = fields.Bool("reuse_prediction", false);
+      if (fields.Has("switch")) a.weight_switch = ParseWeightSwitch(fields.Text("switch"), at);
       row.push_back(a);
     }
   }
+  if (s.num_devices != static_cast<int>(s.device_actions.size()))
+    throw InputError(where + ": devices", std::to_string(s.num_devices) + " devices but " +
+                                              std::to_string(s.device_actions.size()) + " rows of actions");
+  CheckCounts(s, where);
   return s;
 }
 
@@ -212,6 +249,15 @@ std::string ReadFile(const std::string& path) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+void CheckWritable(const std::string& path, const std::string& flag) {
+  const std::string probe = path + ".tmp";
+  {
+    std::ofstream out(probe, std::ios::binary | std::ios::trunc);
+    if (!out) throw InputError(flag, "cannot write '" + path + "'");
+  }
+  std::remove(probe.c_str());
 }
 
 void WriteFileAtomic(const std::string& path, const std::string& contents) {

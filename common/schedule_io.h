@@ -30,6 +30,10 @@ std::string ToGrid(const Schedule& s);
 // Reads a whole file; throws InputError naming it when unreadable.
 std::string ReadFile(const std::string& path);
 // Writes atomically (temporary file, then rename). Throws InputError.
+// Throws InputError(flag, ...) unless a file can be written at `path` (tried
+// with its temporary name, which is removed): for outputs a long run writes
+// at its end, so a bad path fails before the run, not after it.
+void CheckWritable(const std::string& path, const std::string& flag);
 void WriteFileAtomic(const std::string& path, const std::string& contents);
 
 }  // namespace xpipe

@@ -307,6 +307,11 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
                                          std::to_string(c.micro_batches) + " micro-batches");
   if (c.epochs < 1) throw InputError("--epochs", "must be at least 1");
   if (c.comm_timeout_s < 1) throw InputError("--comm-timeout", "must be at least 1 second");
+  if (!c.launch || c.launch->rank == 0)
+    for (const auto& [path, flag] :
+         {std::pair{c.checkpoint, "--checkpoint"}, std::pair{c.save_weights, "--save-weights"},
+          std::pair{c.trace, "--trace"}, std::pair{c.profile_out, "--profile-out"}})
+      if (!path.empty()) CheckWritable(path, flag);
   int64_t steps = train.size() / c.batch_size;
   if (c.max_steps > 0) steps = std::min(steps, c.max_steps);
   if (steps < 1) throw InputError("--batch-size", "larger than the training set");

@@ -27,6 +27,11 @@ MemoryModel MemoryModelFor(const Schedule& s, OptimizerKind optimizer, bool reco
 }
 
 ScenarioResult RunScenario(const Scenario& sc) {
+  // Before anything is generated: a stage needs a layer.
+  const long long wanted = static_cast<long long>(sc.schedule.devices) * std::max(1, sc.schedule.chunks);
+  if (wanted > static_cast<long long>(sc.profile.layers.size()))
+    throw InputError("--stages", std::to_string(wanted) + " stages but the profile '" + sc.profile.name +
+                                     "' has only " + std::to_string(sc.profile.layers.size()) + " layers");
   ScenarioResult out;
   out.schedule = MakeSchedule(sc.schedule);
   const Schedule& s = out.schedule;
@@ -67,6 +72,28 @@ ScenarioResult RunScenario(const Scenario& sc) {
     out.auto_partition = true;
   }
   out.stages = StageCosts(sc.profile, out.partition.layers_per_stage, micro);
+  // Every time the simulation adds must fit int64 nanoseconds (292 years):
+  // bound the sum of all the work and transfers it could do, in doubles.
+  double total_ns = 0;
+  const double G = static_cast<double>(s.mini_batches) * s.micro_batches;
+  for (const StageCost& c : out.stages) {
+    const double bytes = static_cast<double>(c.input_bytes + c.output_bytes);
+    const double transfers =
+        bytes / cluster.link_bytes_per_sec * 1e9 + 2.0 * static_cast<double>(cluster.link_latency_ns) +
+        (cluster.receive_bytes_per_sec > 0 ? bytes / cluster.receive_bytes_per_sec * 1e9 : 0);
+    const double weights = 4.0 * static_cast<double>(c.parameter_bytes) / cluster.memory_bytes_per_sec * 1e9 +
+                           static_cast<double>(c.update_ns + 2 * c.copy_ns + 2 * c.predict_ns);
+    total_ns +=
+        G * (2.0 * static_cast<double>(c.forward_ns) + static_cast<double>(c.backward_ns) + transfers +
+             4.0 * static_cast<double>(cluster.pass_overhead_ns + cluster.receive_fixed_ns)) +
+        s.mini_batches * weights * s.micro_batches;
+  }
+  double slowest = 1;
+  for (double v : cluster.speed) slowest = std::min(slowest, v);
+  total_ns *= (1 + cluster.compute_contention * s.num_devices) / slowest;
+  if (!(total_ns < 1e18))
+    throw InputError(sc.profile.name, "its times and sizes over " + std::to_string(s.mini_batches) +
+                                          " mini-batches add up to more than int64 nanoseconds can hold");
   out.versions = SteadyStateSummary(s, AnalyzeVersions(s));
   out.versions_kept = memory.versions;
   SimConfig cfg;

@@ -48,6 +48,67 @@ check "profile import" 0 '"layers"' sh -c "'$xpipe' profile import '$src/../shar
 check "sweep" 0 "stages,micro-batches" "$xpipe" sim --profile "$src/profiles/alexnet.json" --sweep stages=2,4 --sweep micro-batches=1,2
 check "bad engine" 2 "--engine: expected auto, dataflow or event, got 'fast'" "$xpipe" sim --profile "$src/profiles/alexnet.json" --engine fast
 check "dataflow on a bus" 2 "--engine: dataflow runs chains only" "$xpipe" sim --profile "$src/profiles/alexnet.json" --engine dataflow --shared-bus
+# Hostile input (issue 13): each is one line and exit 2 within 10 s, never
+# an abort, a hang or a silent result.
+t10() { timeout 10 "$@"; }
+alex="$src/profiles/alexnet.json"
+check "empty schedule list" 2 "--schedules: names no schedule" t10 "$xpipe" sim --profile "$alex" --schedules ,
+python3 - "$alex" "$tmp" <<'PY'
+import json, sys
+src, tmp = sys.argv[1], sys.argv[2]
+text = open(src).read()
+p = json.loads(text)
+open(f"{tmp}/overflow.json", "w").write(text.replace('"batch_size": 256', '"batch_size": 1e400', 1))
+q = json.loads(text); q["layers"][1]["inptu"] = True; json.dump(q, open(f"{tmp}/typo.json", "w"))
+q = json.loads(text); q["layers"][1]["forward_ms"] = 9.3e12; json.dump(q, open(f"{tmp}/huge.json", "w"))
+q = json.loads(text); q["layers"][1]["a\nb"] = 1; json.dump(q, open(f"{tmp}/newline.json", "w"))
+q = json.loads(text); q["partition"] = [2**40, 1]; json.dump(q, open(f"{tmp}/part.json", "w"))
+c = {"devices": 4, "link": {"bandwidth_GBps": 12, "latency_us": 10}}
+json.dump(dict(c, lnk=1), open(f"{tmp}/c_typo.json", "w"))
+json.dump(dict(c, devices="four"), open(f"{tmp}/c_type.json", "w"))
+json.dump(dict(c, speed=[1e-300, 1, 1, 1]), open(f"{tmp}/c_speed.json", "w"))
+json.dump(dict(c, link={"bandwidth_GBps": 0, "latency_us": 10}), open(f"{tmp}/c_bw.json", "w"))
+s = {"kind": "custom", "devices": 1, "stages": 1, "micro_batches": 1, "mini_batches": 2000000000,
+     "stage_device": [0], "actions": [[{"action": "0F0", "mini_batch": 0, "micro_batch": 0, "weights": "current",
+                                        "version": 0, "horizon": 0}]]}
+json.dump(s, open(f"{tmp}/s_bomb.json", "w"))
+s["mini_batches"] = 1; s["actions"][0][0]["horizn"] = 0; json.dump(s, open(f"{tmp}/s_typo.json", "w"))
+PY
+check "number overflow" 2 "overflow.json: not valid JSON" t10 "$xpipe" sim --profile "$tmp/overflow.json"
+check "unknown key, nearest named" 2 "typo.json.layers[1]: unknown field 'inptu' (did you mean 'input'?)" \
+  t10 "$xpipe" sim --profile "$tmp/typo.json"
+check "time that overflows ns" 2 "huge.json.layers[1].forward_ms: must be between 0 and 1e+07" \
+  t10 "$xpipe" sim --profile "$tmp/huge.json"
+check "newline in a key" 2 "unknown field 'a\x0ab'" t10 "$xpipe" sim --profile "$tmp/newline.json"
+check "partition out of range" 2 "part.json.partition: each stage needs between 1 and 23 layers" \
+  t10 "$xpipe" sim --profile "$tmp/part.json"
+check "cluster typo" 2 "c_typo.json: unknown field 'lnk' (did you mean 'link'?)" \
+  t10 "$xpipe" sim --profile "$alex" --cluster "$tmp/c_typo.json"
+check "cluster type" 2 "c_type.json.devices: expected a number" t10 "$xpipe" sim --profile "$alex" --cluster "$tmp/c_type.json"
+check "absurd speed" 2 "c_speed.json.speed[0]: must be between 0.001 and 1000" \
+  t10 "$xpipe" sim --profile "$alex" --cluster "$tmp/c_speed.json"
+check "zero bandwidth" 2 "c_bw.json.link.bandwidth_GBps: must be between" \
+  t10 "$xpipe" sim --profile "$alex" --cluster "$tmp/c_bw.json"
+printf '0F4000000000\n' >"$tmp/bomb.csv"
+check "13-byte CSV bomb" 2 "bomb.csv: its numbers ask for" t10 "$xpipe" schedule --check "$tmp/bomb.csv" --micro-batches 2
+printf '4000000000F0\n' >"$tmp/stage_bomb.csv"
+check "CSV stage bomb" 2 "number out of range" t10 "$xpipe" schedule --check "$tmp/stage_bomb.csv" --micro-batches 1
+printf '2000000F0\n' >"$tmp/stage_big.csv"
+check "CSV stage beyond the file" 2 "stage_big.csv: stage 2000000 named" \
+  t10 "$xpipe" schedule --check "$tmp/stage_big.csv" --micro-batches 1
+check "JSON schedule bomb" 2 "s_bomb.json: its numbers ask for" t10 "$xpipe" schedule --check "$tmp/s_bomb.json"
+check "JSON schedule typo" 2 "unknown field 'horizn' (did you mean 'horizon'?)" t10 "$xpipe" schedule --check "$tmp/s_typo.json"
+check "stages far beyond layers" 2 "--stages: 100000 stages but the profile 'alexnet' has only 23 layers" \
+  t10 "$xpipe" sim --profile "$alex" --stages 100000
+check "too many passes" 2 "more than the 10 million passes" t10 "$xpipe" sim --profile "$alex" --micro-batches 100000000
+printf 'node1 -- Conv -- forward_compute_time=inf, backward_compute_time=1.0, activation_size=4.0, parameter_size=0.0\n' \
+  >"$tmp/inf.txt"
+check "PipeDream inf" 2 "inf.txt:1: forward_compute_time must be a number from 0 to" \
+  t10 "$xpipe" profile import "$tmp/inf.txt"
+printf 'node1 -- Conv\xff\xfe -- forward_compute_time=1.0, backward_compute_time=1.0, activation_size=\xff, parameter_size=0.0\n' \
+  >"$tmp/bytes.txt"
+check "PipeDream bytes that are not UTF-8" 2 "bytes.txt:1: text that is not UTF-8" \
+  t10 "$xpipe" profile import "$tmp/bytes.txt"
 # The dataflow engine against the event-queue reference, end to end: the same
 # table and the same trace, byte for byte.
 for e in dataflow event; do

@@ -29,4 +29,10 @@ assert len(updates) == 32 * 2 and len(spans) == len(passes) + len(updates), len(
 assert all(s["dur"] >= 0 for s in spans)
 PY
 grep -q "epoch" "$tmp/out"
-echo "1 passed, 0 failed"
+# An output path that cannot be written fails before training, in one line.
+if "$xpipe" train --data synthetic --stages 2 --max-steps 2 --checkpoint /nonexistent/dir/ck >"$tmp/o" 2>"$tmp/e"; then
+  echo "FAIL: an unwritable --checkpoint trained"; exit 1
+fi
+grep -q "^xpipe train: --checkpoint: cannot write '/nonexistent/dir/ck'$" "$tmp/e" || { cat "$tmp/e"; exit 1; }
+[ "$(wc -l <"$tmp/e")" -eq 1 ] || { cat "$tmp/e"; exit 1; }
+echo "2 passed, 0 failed"
