@@ -10,6 +10,10 @@ namespace xpipe::cli {
 
 using Args = std::vector<std::string>;
 
+// The whole front end: argv as main gets it; returns the exit status and
+// prints every error as one line (the one boundary for errors).
+int Run(int argc, char** argv);
+
 int SimCommand(const Args& args);
 int ScheduleCommand(const Args& args);
 int ProfileCommand(const Args& args);

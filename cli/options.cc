@@ -1,5 +1,7 @@
 #include "cli/options.h"
 
+#include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
@@ -10,6 +12,13 @@ namespace xpipe::cli {
 
 bool Parse(const Args& args, const po::options_description& desc, po::variables_map& vm,
            const std::string& usage, const po::positional_options_description* positional) {
+  // Boost substitutes these into its messages until none is left: an
+  // argument that contains one would never finish its error message.
+  for (const std::string& a : args)
+    for (const char* token :
+         {"%value%", "%canonical_option%", "%option%", "%prefix_option%", "%original_token%"})
+      if (a.find(token) != std::string::npos)
+        throw InputError("arguments", std::string("may not contain '") + token + "'");
   po::command_line_parser parser(args);
   parser.options(desc);
   if (positional != nullptr) parser.positional(*positional);
@@ -36,7 +45,8 @@ std::vector<double> DoubleList(const std::string& flag, const std::string& text)
   for (const std::string& s : StringList(text)) {
     char* end = nullptr;
     const double x = std::strtod(s.c_str(), &end);
-    if (end == s.c_str() || *end != '\0') throw InputError(flag, "bad number '" + s + "'");
+    if (end == s.c_str() || *end != '\0' || !std::isfinite(x))
+      throw InputError(flag, "bad number '" + s.substr(0, 32) + "'");
     out.push_back(x);
   }
   return out;
@@ -45,7 +55,8 @@ std::vector<double> DoubleList(const std::string& flag, const std::string& text)
 std::vector<int> IntList(const std::string& flag, const std::string& text) {
   std::vector<int> out;
   for (double x : DoubleList(flag, text)) {
-    if (x != static_cast<int>(x)) throw InputError(flag, "expected whole numbers");
+    if (!(x >= INT32_MIN && x <= INT32_MAX) || x != std::floor(x))
+      throw InputError(flag, "expected whole numbers");
     out.push_back(static_cast<int>(x));
   }
   return out;

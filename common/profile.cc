@@ -25,14 +25,34 @@ constexpr std::array<std::string_view, 4> kOptimizers = {"sgd", "momentum", "ada
 // bytes up to 1 PiB.
 constexpr double kMaxLayerMs = 1e7;
 
-// Well-formed UTF-8 (names go into JSON, which holds nothing else).
+// Well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or code points
+// past U+10FFFF): names go into JSON, which holds nothing else.
 bool IsUtf8(const std::string& s) {
+  const auto byte = [&](std::size_t i) { return i < s.size() ? static_cast<unsigned char>(s[i]) : 0; };
   for (std::size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    const int n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : -1;
-    if (n < 0 || i + n >= s.size() + (n == 0 ? 1 : 0)) return false;
-    for (int k = 1; k <= n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    const unsigned char c = byte(i);
+    int n = 0;
+    unsigned char lo = 0x80, hi = 0xbf;  // the range of the second byte
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+      n = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      if (c == 0xe0) lo = 0xa0;
+      if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      if (c == 0xf0) lo = 0x90;
+      if (c == 0xf4) hi = 0x8f;
+    } else {
+      return false;
+    }
+    if (byte(i + 1) < lo || byte(i + 1) > hi) return false;
+    for (int k = 2; k <= n; ++k)
+      if (byte(i + k) < 0x80 || byte(i + k) > 0xbf) return false;
     i += n + 1;
   }
   return true;

@@ -221,6 +221,11 @@ std::string ToGrid(const Schedule& s) {
     return stage + std::string(KindName(a.kind)) + m;
   };
   const TimeNs makespan = grid.Makespan();
+  // A grid is for reading: past 4 million cells it is neither readable nor small.
+  if (static_cast<double>(makespan) * s.num_devices > 4e6)
+    throw InputError("--format", "a grid of " + std::to_string(s.num_devices) + " devices x " +
+                                     std::to_string(makespan) +
+                                     " steps is too large to print; use csv or json");
   std::vector<std::vector<std::string>> cells(s.num_devices, std::vector<std::string>(makespan, "."));
   std::size_t width = 1;
   for (int d = 0; d < s.num_devices; ++d) {

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "common/error.h"
 
@@ -14,13 +15,37 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Gunzips `gz` into `out` (atomically) unless it is already there.
-void Gunzip(const std::string& gz, const std::string& out) {
-  if (fs::exists(out)) return;
+// An IDX file as MNIST's reader expects it: magic, count (and 28 x 28 for
+// images), then exactly the data those promise.
+bool IdxIntact(const std::string& path, bool images) {
+  std::ifstream in(path, std::ios::binary);
+  unsigned char h[16] = {};
+  const std::size_t header = images ? 16 : 8;
+  if (!in.read(reinterpret_cast<char*>(h), static_cast<std::streamsize>(header))) return false;
+  const auto word = [&](int i) {
+    return (uint64_t{h[4 * i]} << 24) | (uint64_t{h[4 * i + 1]} << 16) | (uint64_t{h[4 * i + 2]} << 8) |
+           h[4 * i + 3];
+  };
+  if (word(0) != (images ? 0x803u : 0x801u)) return false;
+  const uint64_t count = word(1), each = images ? word(2) * word(3) : 1;
+  if (images && (word(2) != 28 || word(3) != 28)) return false;
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  return !ec && size == header + count * each;
+}
+
+// Gunzips `gz` into `out` (atomically) unless an intact copy is already there
+// (a truncated or damaged cache is made again).
+void Gunzip(const std::string& gz, const std::string& out, bool images) {
+  if (fs::exists(out) && IdxIntact(out, images)) return;
   if (!fs::exists(gz)) throw InputError(gz, "missing (apt-get install dataset-fashion-mnist)");
   const std::string tmp = out + ".tmp" + std::to_string(::getpid());
   const std::string cmd = "gzip -dc '" + gz + "' > '" + tmp + "'";
   if (std::system(cmd.c_str()) != 0) throw InputError(gz, "cannot decompress");
+  if (!IdxIntact(tmp, images)) {
+    fs::remove(tmp);
+    throw InputError(gz, "not an IDX file of 28 x 28 images or labels (damaged download?)");
+  }
   fs::rename(tmp, out);
 }
 
@@ -39,7 +64,8 @@ Dataset LoadFashionMnist(bool train, const std::string& dir) {
   const std::string cache = CacheDir();
   for (const char* name : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                            "t10k-labels-idx1-ubyte"})
-    Gunzip(dir + "/" + name + ".gz", cache + "/" + name);
+    Gunzip(dir + "/" + name + ".gz", cache + "/" + name,
+           std::string(name).find("images") != std::string::npos);
   torch::data::datasets::MNIST mnist(
       cache, train ? torch::data::datasets::MNIST::Mode::kTrain : torch::data::datasets::MNIST::Mode::kTest);
   Dataset d;

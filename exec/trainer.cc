@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -29,69 +30,178 @@ struct Position {
   int64_t counted = 0;
 };
 
-void SaveTensors(const std::vector<torch::Tensor>& tensors, const std::string& path) {
-  const std::string tmp = path + ".tmp";
-  torch::save(tensors, tmp);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw InputError(path, "cannot rename temporary file");
-}
+// Checkpoint format 2: a LibTorch archive of named tensors. "format" (2),
+// "identity" (the run's identity, JSON text as bytes), the position, and per
+// local stage "stage<k>.version", "stage<k>.weight<i>", "stage<k>.optimizer<i>";
+// every tensor has "<name>.fnv", an FNV-1a hash of its bytes. Loading checks
+// the format, every hash (a flipped byte is refused, naming the tensor), and
+// the identity (a different model, partition, schedule, optimizer or its
+// settings, batch size or seed is refused, naming what differs).
+constexpr int64_t kCheckpointFormat = 2;
 
-std::vector<torch::Tensor> LoadTensors(const std::string& path) {
-  std::vector<torch::Tensor> t;
-  try {
-    torch::load(t, path);
-  } catch (const c10::Error& e) {
-    throw InputError(path, "not a checkpoint of this run (" + std::string(e.what_without_backtrace()) + ")");
+int64_t Fnv1a(const torch::Tensor& t) {
+  const torch::Tensor c = t.detach().cpu().contiguous();
+  const auto* p = static_cast<const unsigned char*>(c.data_ptr());
+  uint64_t h = 1469598103934665603ULL;
+  for (int64_t i = 0, n = c.numel() * static_cast<int64_t>(c.element_size()); i < n; ++i) {
+    h ^= p[i];
+    h *= 1099511628211ULL;
   }
-  return t;
+  return static_cast<int64_t>(h);
 }
 
-// The local stages' versions, weights and optimizer states, in stage order.
-void AppendStages(Executor& ex, std::vector<torch::Tensor>& t) {
+class CheckpointWriter {
+ public:
+  explicit CheckpointWriter(const std::string& identity) {
+    Put("format", torch::tensor(kCheckpointFormat));
+    Put("identity", Bytes(identity));
+  }
+  void Put(const std::string& name, const torch::Tensor& t) {
+    const torch::Tensor c = t.detach().cpu().contiguous();
+    archive_.write(name, c);
+    archive_.write(name + ".fnv", torch::tensor(Fnv1a(c)));
+  }
+  void Save(const std::string& path) {
+    const std::string tmp = path + ".tmp";
+    archive_.save_to(tmp);
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) throw InputError(path, "cannot rename temporary file");
+  }
+  static torch::Tensor Bytes(const std::string& text) {
+    torch::Tensor t = torch::empty({static_cast<int64_t>(text.size())}, torch::kUInt8);
+    std::memcpy(t.data_ptr(), text.data(), text.size());
+    return t;
+  }
+
+ private:
+  torch::serialize::OutputArchive archive_;
+};
+
+class CheckpointReader {
+ public:
+  CheckpointReader(const std::string& path, const std::string& identity) : path_(path) {
+    try {
+      archive_.load_from(path);
+    } catch (const c10::Error& e) {
+      throw InputError(path,
+                       "not an xpipe checkpoint, or damaged (" + FirstLine(e.what_without_backtrace()) + ")");
+    }
+    if (Get("format").numel() != 1 || Get("format").item<int64_t>() != kCheckpointFormat)
+      throw InputError(path, "checkpoint format " + std::to_string(Get("format").item<int64_t>()) +
+                                 ", this xpipe reads " + std::to_string(kCheckpointFormat));
+    const torch::Tensor bytes = Get("identity");
+    const std::string saved(static_cast<const char*>(bytes.data_ptr()),
+                            static_cast<std::size_t>(bytes.numel()));
+    if (saved != identity)
+      throw InputError(path, "checkpoint of a different run: " + Differences(saved, identity));
+  }
+  // The tensor `name`, its hash checked. Throws InputError naming it.
+  torch::Tensor Get(const std::string& name) {
+    torch::Tensor t, h;
+    try {
+      archive_.read(name, t);
+      archive_.read(name + ".fnv", h);
+    } catch (const c10::Error&) {
+      throw InputError(path_, "checkpoint has no tensor '" + name + "'");
+    }
+    if (h.numel() != 1 || h.item<int64_t>() != Fnv1a(t))
+      throw InputError(path_, "checkpoint is damaged: tensor '" + name + "' does not match its checksum");
+    return t;
+  }
+
+ private:
+  static std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
+  // "optimizer: checkpoint sgd, this run adam; batch_size: ..."
+  static std::string Differences(const std::string& saved, const std::string& now) {
+    json a, b;
+    try {
+      a = json::parse(saved);
+      b = json::parse(now);
+    } catch (const json::exception&) {
+      return "its identity is unreadable";
+    }
+    std::string out;
+    for (const auto& [key, value] : b.items()) {
+      const json other = a.contains(key) ? a[key] : json();
+      if (other == value) continue;
+      if (!out.empty()) out += "; ";
+      out += key + ": checkpoint " + other.dump() + ", this run " + value.dump();
+    }
+    return out.empty() ? "identity differs" : out;
+  }
+  std::string path_;
+  torch::serialize::InputArchive archive_;
+};
+
+// The local stages' versions, weights and optimizer states.
+void PutStages(Executor& ex, CheckpointWriter& w) {
   for (int k = 0; k < ex.num_stages(); ++k) {
     if (!ex.is_local(k)) continue;
-    t.push_back(torch::tensor(ex.version(k)));
-    for (const auto& p : ex.params(k)) t.push_back(p.detach().cpu());
-    for (const auto& s : ex.optimizer(k).State()) t.push_back(s.detach().cpu());
+    const std::string stage = "stage" + std::to_string(k) + ".";
+    w.Put(stage + "version", torch::tensor(ex.version(k)));
+    const auto& params = ex.params(k);
+    for (std::size_t i = 0; i < params.size(); ++i) w.Put(stage + "weight" + std::to_string(i), params[i]);
+    const auto state = ex.optimizer(k).State();
+    for (std::size_t i = 0; i < state.size(); ++i) w.Put(stage + "optimizer" + std::to_string(i), state[i]);
   }
 }
 
-void RestoreStages(Executor& ex, const std::vector<torch::Tensor>& t, std::size_t at,
-                   const std::string& path) {
+void GetStages(Executor& ex, CheckpointReader& r, const std::string& path) {
   torch::NoGradGuard no_grad;
   for (int k = 0; k < ex.num_stages(); ++k) {
     if (!ex.is_local(k)) continue;
-    ex.set_version(k, t.at(at++).item<int64_t>());
-    for (auto& p : ex.params(k)) {
-      if (!t.at(at).sizes().equals(p.sizes())) throw InputError(path, "checkpoint is for a different model");
-      p.copy_(t.at(at++));
+    const std::string stage = "stage" + std::to_string(k) + ".";
+    ex.set_version(k, r.Get(stage + "version").item<int64_t>());
+    auto& params = ex.params(k);
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const torch::Tensor t = r.Get(stage + "weight" + std::to_string(i));
+      if (!t.sizes().equals(params[i].sizes()))
+        throw InputError(path, "tensor '" + stage + "weight" + std::to_string(i) + "' has another shape");
+      params[i].copy_(t);
     }
-    std::vector<torch::Tensor> state;
-    for (std::size_t i = 0; i < ex.optimizer(k).State().size(); ++i) state.push_back(t.at(at++));
+    std::vector<torch::Tensor> state = ex.optimizer(k).State();
+    for (std::size_t i = 0; i < state.size(); ++i) {
+      const torch::Tensor t = r.Get(stage + "optimizer" + std::to_string(i));
+      if (!t.sizes().equals(state[i].sizes()))
+        throw InputError(path, "tensor '" + stage + "optimizer" + std::to_string(i) + "' has another shape");
+      state[i] = t;
+    }
     ex.optimizer(k).LoadState(state);
   }
 }
 
-// Single process, one file: [position ints, position doubles, then per stage:
-// version, weights..., optimizer state...].
-void SaveCheckpoint(Executor& ex, const Position& pos, const std::string& path) {
-  std::vector<torch::Tensor> t = {torch::tensor({static_cast<int64_t>(pos.epoch), pos.step, pos.counted,
-                                                 static_cast<int64_t>(ex.num_stages())}),
-                                  torch::tensor({pos.loss_sum, pos.correct_sum}, torch::kFloat64)};
-  AppendStages(ex, t);
-  SaveTensors(t, path);
+void PutPosition(CheckpointWriter& w, const Position& pos) {
+  w.Put("position", torch::tensor({static_cast<int64_t>(pos.epoch), pos.step, pos.counted}));
+  w.Put("sums", torch::tensor({pos.loss_sum, pos.correct_sum}, torch::kFloat64));
 }
 
-Position LoadCheckpoint(Executor& ex, const std::string& path) {
-  const std::vector<torch::Tensor> t = LoadTensors(path);
-  if (t.size() < 2 || t[0].numel() != 4 || t[0][3].item<int64_t>() != ex.num_stages())
-    throw InputError(path, "checkpoint is for a different number of stages");
+Position GetPosition(CheckpointReader& r, const std::string& path, int64_t steps_per_epoch) {
+  const torch::Tensor p = r.Get("position"), sums = r.Get("sums");
+  if (p.numel() != 3 || sums.numel() != 2) throw InputError(path, "checkpoint position is malformed");
   Position pos;
-  pos.epoch = static_cast<int>(t[0][0].item<int64_t>());
-  pos.step = t[0][1].item<int64_t>();
-  pos.counted = t[0][2].item<int64_t>();
-  pos.loss_sum = t[1][0].item<double>();
-  pos.correct_sum = t[1][1].item<double>();
-  RestoreStages(ex, t, 2, path);
+  pos.epoch = static_cast<int>(p[0].item<int64_t>());
+  pos.step = p[1].item<int64_t>();
+  pos.counted = p[2].item<int64_t>();
+  pos.loss_sum = sums[0].item<double>();
+  pos.correct_sum = sums[1].item<double>();
+  if (pos.epoch < 0 || pos.step < 0 || pos.step > steps_per_epoch || pos.counted < 0)
+    throw InputError(path, "checkpoint position (epoch " + std::to_string(pos.epoch) + ", step " +
+                               std::to_string(pos.step) + ") is outside this run");
+  return pos;
+}
+
+// Single process, one file.
+void SaveCheckpoint(Executor& ex, const Position& pos, const std::string& identity, const std::string& path) {
+  CheckpointWriter w(identity);
+  PutPosition(w, pos);
+  PutStages(ex, w);
+  w.Save(path);
+}
+
+Position LoadCheckpoint(Executor& ex, const std::string& identity, int64_t steps_per_epoch,
+                        const std::string& path) {
+  CheckpointReader r(path, identity);
+  const Position pos = GetPosition(r, path, steps_per_epoch);
+  GetStages(ex, r, path);
   return pos;
 }
 
@@ -99,25 +209,23 @@ Position LoadCheckpoint(Executor& ex, const std::string& path) {
 // then, once all shards are on disk, rank 0 writes the manifest `<path>` that
 // names the step; only then do ranks drop their older shards. A job killed
 // anywhere in between resumes from the last manifest, whose shards all exist.
+// Each shard carries the identity, the position and the step, checked on load.
 std::string ShardPath(const std::string& path, int rank, int64_t global_step) {
   return path + ".rank" + std::to_string(rank) + "." + std::to_string(global_step);
 }
 
-void SaveDistributed(Executor& ex, Rank& rank, const Position& pos, int64_t global_step,
-                     int64_t previous_step, const std::string& path) {
-  std::vector<torch::Tensor> t = {torch::tensor({global_step, static_cast<int64_t>(rank.world())})};
-  AppendStages(ex, t);
-  SaveTensors(t, ShardPath(path, rank.rank(), global_step));
+void SaveDistributed(Executor& ex, Rank& rank, const Position& pos, const std::string& identity,
+                     int64_t global_step, int64_t previous_step, const std::string& path) {
+  CheckpointWriter w(identity);
+  w.Put("global_step", torch::tensor({global_step, static_cast<int64_t>(rank.world())}));
+  PutPosition(w, pos);
+  PutStages(ex, w);
+  w.Save(ShardPath(path, rank.rank(), global_step));
   rank.Barrier();
   if (rank.rank() == 0)
-    WriteFileAtomic(path, json({{"xpipe_checkpoint", 1},
+    WriteFileAtomic(path, json({{"xpipe_checkpoint", kCheckpointFormat},
                                 {"world_size", rank.world()},
-                                {"global_step", global_step},
-                                {"epoch", pos.epoch},
-                                {"step", pos.step},
-                                {"counted", pos.counted},
-                                {"loss_sum", pos.loss_sum},
-                                {"correct_sum", pos.correct_sum}})
+                                {"global_step", global_step}})
                                   .dump() +
                               "\n");
   rank.Barrier();
@@ -126,7 +234,8 @@ void SaveDistributed(Executor& ex, Rank& rank, const Position& pos, int64_t glob
 }
 
 // Returns the position and the global step of the manifest.
-std::pair<Position, int64_t> LoadDistributed(Executor& ex, Rank& rank, const std::string& path) {
+std::pair<Position, int64_t> LoadDistributed(Executor& ex, Rank& rank, const std::string& identity,
+                                             int64_t steps_per_epoch, const std::string& path) {
   std::ifstream in(path);
   json m;
   try {
@@ -134,26 +243,25 @@ std::pair<Position, int64_t> LoadDistributed(Executor& ex, Rank& rank, const std
   } catch (const json::exception&) {
     throw InputError(path, "not a checkpoint manifest of a distributed run");
   }
-  const auto field = [&](const char* name) {
-    if (!m.contains(name) || !m[name].is_number())
+  const auto field = [&](const char* name) -> int64_t {
+    if (!m.is_object() || !m.contains(name) || !m[name].is_number_integer())
       throw InputError(path, std::string("manifest has no ") + name);
-    return m[name];
+    return m[name].get<int64_t>();
   };
-  if (field("world_size").get<int>() != rank.world())
-    throw InputError(path, "checkpoint was written by " + std::to_string(field("world_size").get<int>()) +
+  if (field("xpipe_checkpoint") != kCheckpointFormat)
+    throw InputError(path, "checkpoint format " + std::to_string(field("xpipe_checkpoint")) +
+                               ", this xpipe reads " + std::to_string(kCheckpointFormat));
+  if (field("world_size") != rank.world())
+    throw InputError(path, "checkpoint was written by " + std::to_string(field("world_size")) +
                                " ranks, this job has " + std::to_string(rank.world()));
-  Position pos;
-  const int64_t global_step = field("global_step").get<int64_t>();
-  pos.epoch = field("epoch").get<int>();
-  pos.step = field("step").get<int64_t>();
-  pos.counted = field("counted").get<int64_t>();
-  pos.loss_sum = field("loss_sum").get<double>();
-  pos.correct_sum = field("correct_sum").get<double>();
+  const int64_t global_step = field("global_step");
   const std::string shard = ShardPath(path, rank.rank(), global_step);
-  const std::vector<torch::Tensor> t = LoadTensors(shard);
-  if (t.empty() || t[0].numel() != 2 || t[0][0].item<int64_t>() != global_step)
+  CheckpointReader r(shard, identity);
+  const torch::Tensor step = r.Get("global_step");
+  if (step.numel() != 2 || step[0].item<int64_t>() != global_step)
     throw InputError(shard, "shard does not belong to the manifest's step");
-  RestoreStages(ex, t, 1, shard);
+  const Position pos = GetPosition(r, shard, steps_per_epoch);
+  GetStages(ex, r, shard);
   return {pos, global_step};
 }
 
@@ -379,15 +487,35 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
     }
   };
 
+  // What a checkpoint must have been written by to be resumed here.
+  std::vector<int> layers_per_stage;
+  for (const Model& m : ec.stages) layers_per_stage.push_back(static_cast<int>(m.size()));
+  const OptimizerConfig& o = c.optimizer;
+  json id = {{"model", c.model},
+             {"data", c.data == "synthetic" ? "synthetic:" + std::to_string(c.synthetic_samples) : c.data},
+             {"schedule", std::string(ScheduleName(c.schedule))},
+             {"stages", layout.num_stages},
+             {"partition", layers_per_stage},
+             {"micro_batches", c.micro_batches},
+             {"batch_size", c.batch_size},
+             {"prediction_target", static_cast<int>(c.target)},
+             {"backward_weights", std::string(WeightSwitchName(c.backward_weights))},
+             {"optimizer", std::string(OptimizerName(o.kind))},
+             {"optimizer_settings", {o.lr, o.momentum, o.beta1, o.beta2, o.eps, o.weight_decay}},
+             {"lr_schedule", static_cast<int>(c.lr_schedule)},
+             {"seed", c.seed}};
+  if (c.lr_schedule != LrSchedule::kConstant) id["total_steps"] = ec.total_steps;
+  const std::string identity = id.dump();
+
   Position pos;
   int64_t saved_step = -1;  // distributed: the global step of the shards on disk
   if (c.resume) {
     if (c.checkpoint.empty()) throw InputError("--resume", "needs --checkpoint FILE");
     if (std::ifstream(c.checkpoint).good()) {
       if (rank)
-        std::tie(pos, saved_step) = LoadDistributed(ex, *rank, c.checkpoint);
+        std::tie(pos, saved_step) = LoadDistributed(ex, *rank, identity, steps, c.checkpoint);
       else
-        pos = LoadCheckpoint(ex, c.checkpoint);
+        pos = LoadCheckpoint(ex, identity, steps, c.checkpoint);
     }
   }
   std::ofstream log;
@@ -494,10 +622,11 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
         if (next.step == steps) next = Position{epoch + 1, 0, 0, 0, 0};
         if (rank) {
           const int64_t global_step = epoch_first + pos.step;
-          run_or_name([&] { SaveDistributed(ex, *rank, next, global_step, saved_step, c.checkpoint); });
+          run_or_name(
+              [&] { SaveDistributed(ex, *rank, next, identity, global_step, saved_step, c.checkpoint); });
           saved_step = global_step;
         } else {
-          SaveCheckpoint(ex, next, c.checkpoint);
+          SaveCheckpoint(ex, next, identity, c.checkpoint);
         }
       }
     }
