@@ -31,6 +31,15 @@ bool Parse(const Args& args, const po::options_description& desc, po::variables_
   return true;
 }
 
+double InRange(const std::string& flag, double x, double lo, double hi) {
+  if (!std::isfinite(x) || x < lo || x > hi) {
+    std::ostringstream range;
+    range << "must be between " << lo << " and " << hi;
+    throw InputError(flag, range.str());
+  }
+  return x;
+}
+
 std::vector<std::string> StringList(const std::string& text) {
   std::vector<std::string> out;
   std::stringstream ss(text);

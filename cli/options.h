@@ -20,5 +20,7 @@ bool Parse(const Args& args, const po::options_description& desc, po::variables_
 std::vector<int> IntList(const std::string& flag, const std::string& text);
 std::vector<double> DoubleList(const std::string& flag, const std::string& text);
 std::vector<std::string> StringList(const std::string& text);
+// x itself when finite and in [lo, hi]; else InputError naming the flag.
+double InRange(const std::string& flag, double x, double lo, double hi);
 
 }  // namespace xpipe::cli

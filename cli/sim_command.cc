@@ -63,19 +63,16 @@ int SimCommand(const Args& args) {
   Scenario base;
   base.profile = LoadProfile(profile);
   if (vm.count("cluster")) base.cluster = LoadCluster(cluster);
-  if (vm.count("bandwidth-gbps")) {
-    if (bandwidth <= 0) throw InputError("--bandwidth-gbps", "must be positive");
-    base.cluster.link_bytes_per_sec = bandwidth * 1e9;
-  }
-  if (vm.count("latency-us")) {
-    if (latency < 0) throw InputError("--latency-us", "must not be negative");
-    base.cluster.link_latency_ns = UsToNs(latency);
-  }
+  if (vm.count("bandwidth-gbps"))
+    base.cluster.link_bytes_per_sec = InRange("--bandwidth-gbps", bandwidth, 1e-9, 1e6) * 1e9;
+  if (vm.count("latency-us")) base.cluster.link_latency_ns = UsToNs(InRange("--latency-us", latency, 0, 1e9));
   if (vm.count("speeds")) {
     base.cluster.speed = DoubleList("--speeds", speeds);
-    for (double s : base.cluster.speed)
-      if (s <= 0) throw InputError("--speeds", "speeds must be positive");
+    for (double s : base.cluster.speed) InRange("--speeds", s, 1e-3, 1e3);
   }
+  if (vm.count("memory-limit-gib")) InRange("--memory-limit-gib", memory_gib, 0, 1048576);
+  if (vm.count("threads")) InRange("--threads", threads, 0, 256);
+  if (vm.count("batch-size")) InRange("--batch-size", batch, 1, 1e9);
   if (vm.count("no-overlap")) base.cluster.overlap_compute = false;
   if (vm.count("shared-bus")) base.cluster.topology = Topology::kSharedBus;
   base.recompute = vm.count("recompute") > 0;

@@ -68,6 +68,18 @@ int TrainCommand(const Args& args) {
   if (!Parse(args, desc, vm, "usage: xpipe train [options]")) return 0;
   c.schedule = ParseScheduleKind(schedule, "--schedule");
   c.optimizer.kind = ParseOptimizer(optimizer, "--optimizer");
+  // What each number can mean, before anything is sized from it.
+  InRange("--lr", c.optimizer.lr, 0, 100);
+  InRange("--momentum", c.optimizer.momentum, 0, 1);
+  InRange("--weight-decay", c.optimizer.weight_decay, 0, 1);
+  InRange("--stages", c.stages, 1, 1024);
+  InRange("--micro-batches", c.micro_batches, 1, 65536);
+  InRange("--chunks", c.chunks, 1, 64);
+  InRange("--batch-size", c.batch_size, 1, 1 << 20);
+  InRange("--epochs", c.epochs, 1, 1e6);
+  InRange("--max-steps", static_cast<double>(c.max_steps), 0, 1e12);
+  InRange("--checkpoint-every", static_cast<double>(c.checkpoint_every), 0, 1e12);
+  InRange("--synthetic-samples", static_cast<double>(c.synthetic_samples), 1, 1e7);
   c.lr_schedule = exec::ParseLrSchedule(lr_schedule, "--lr-schedule");
   c.target = ParsePredictionTarget(target, "--target");
   c.backward_weights = ParseWeightSwitch(backward_weights, "--backward-weights");

@@ -44,7 +44,10 @@ void CheckSetup(const po::variables_map& vm, exec::ValidationSetup& v, const std
   if (vm["device"].as<std::string>() != "cpu")
     throw InputError("--device", "only cpu is profiled and validated so far (got '" +
                                      vm["device"].as<std::string>() + "')");
-  if (v.profiling.repeats < 1) throw InputError("--repeats", "must be at least 1");
+  InRange("--repeats", v.profiling.repeats, 1, 10000);
+  InRange("--stages", v.stages, 1, 64);
+  InRange("--micro-batches", v.micro_batches, 1, 4096);
+  InRange("--micro-batch-size", static_cast<double>(v.micro_batch_size), 1, 65536);
   v.optimizer.kind = ParseOptimizer(optimizer, "--optimizer");
 }
 
@@ -120,6 +123,8 @@ int ValidateCommand(const Args& args) {
              "  runs it on the executor, and compares time per mini-batch and per-stage busy time"))
     return 0;
   CheckSetup(vm, v, optimizer, link_idle_us);
+  InRange("--mini-batches", v.mini_batches, 1, 100000);
+  InRange("--runs", v.runs, 1, 1000);
   v.backward_weights = ParseWeightSwitch(backward_weights, "--backward-weights");
   if (v.backward_weights == WeightSwitch::kNone)
     throw InputError("--backward-weights", "expected swap or recompute");

@@ -149,15 +149,15 @@ void CheckParams(const ScheduleParams& p) {
   if (p.micro_batches < 1) throw InputError("--micro-batches", "must be at least 1");
   if (p.mini_batches < 1) throw InputError("--mini-batches", "must be at least 1");
   if (p.chunks < 1) throw InputError("--chunks", "must be at least 1");
-  // Sized before anything is allocated: a schedule holds about 3 actions of
-  // 24 bytes per pass, so 10 million passes is about 1 GB with what reads it.
-  constexpr double kMaxPasses = 1e7;
+  // Sized before anything is allocated: with what reads a schedule (the
+  // versioning pass, the simulator), 5 million passes take about 0.8 GB.
+  constexpr double kMaxPasses = 5e6;
   const double passes = static_cast<double>(p.devices) * p.chunks * p.mini_batches * p.micro_batches;
   if (passes > kMaxPasses)
     throw InputError("--stages", std::to_string(p.devices * static_cast<long long>(p.chunks)) + " stages x " +
                                      std::to_string(p.mini_batches) + " mini-batches x " +
                                      std::to_string(p.micro_batches) +
-                                     " micro-batches is more than the 10 million passes xpipe simulates");
+                                     " micro-batches is more than the 5 million passes xpipe handles");
   if (p.chunks > 1 && p.kind != ScheduleKind::kInterleaved1F1B)
     throw InputError("--chunks", "only interleaved-1f1b places several chunks on a device");
   const std::string TN = " (T=" + std::to_string(p.micro_batches) + ", N=" + std::to_string(p.devices) + ")";

@@ -32,11 +32,15 @@ ScenarioResult RunScenario(const Scenario& sc) {
   if (wanted > static_cast<long long>(sc.profile.layers.size()))
     throw InputError("--stages", std::to_string(wanted) + " stages but the profile '" + sc.profile.name +
                                      "' has only " + std::to_string(sc.profile.layers.size()) + " layers");
+  const int batch = sc.batch_size > 0 ? sc.batch_size : sc.profile.batch_size;
+  if (batch % sc.schedule.micro_batches != 0)
+    throw InputError("--batch-size", "mini-batch of " + std::to_string(batch) +
+                                         " samples does not split into " +
+                                         std::to_string(sc.schedule.micro_batches) + " micro-batches");
   ScenarioResult out;
   out.schedule = MakeSchedule(sc.schedule);
   const Schedule& s = out.schedule;
   const int stages = s.num_stages;
-  const int batch = sc.batch_size > 0 ? sc.batch_size : sc.profile.batch_size;
   if (batch % s.micro_batches != 0)
     throw InputError("--batch-size", "mini-batch of " + std::to_string(batch) +
                                          " samples does not split into " + std::to_string(s.micro_batches) +

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <numeric>
 #include <sstream>
@@ -15,35 +16,44 @@ namespace {
 const std::vector<std::string> kAxes = {"schedule",  "stages",  "micro-batches", "mini-batches", "batch-size",
                                         "bandwidth", "latency", "speed",         "straggler",    "chunks"};
 
-double ToNumber(const std::string& axis, const std::string& v) {
+// A value of `axis`: a finite number in [lo, hi], whole where `whole`.
+double ToNumber(const std::string& axis, const std::string& v, double lo, double hi, bool whole = false) {
   char* end = nullptr;
   const double x = std::strtod(v.c_str(), &end);
-  if (end == v.c_str() || *end != '\0' || x < 0) throw InputError("--sweep " + axis, "bad value '" + v + "'");
+  if (end == v.c_str() || *end != '\0' || !std::isfinite(x) || x < lo || x > hi ||
+      (whole && x != std::floor(x)))
+    throw InputError("--sweep " + axis, "bad value '" + v.substr(0, 32) + "' (expected " +
+                                            (whole ? "a whole " : "a ") + "number from " +
+                                            std::to_string(lo) + " to " + std::to_string(hi) + ")");
   return x;
+}
+
+int Count(const std::string& axis, const std::string& v) {
+  return static_cast<int>(ToNumber(axis, v, 1, 1e9, /*whole=*/true));
 }
 
 void Apply(Scenario& sc, const std::string& axis, const std::string& v) {
   if (axis == "schedule")
     sc.schedule.kind = ParseScheduleKind(v, "--sweep schedule");
   else if (axis == "stages")
-    sc.schedule.devices = static_cast<int>(ToNumber(axis, v));
+    sc.schedule.devices = Count(axis, v);
   else if (axis == "micro-batches")
-    sc.schedule.micro_batches = static_cast<int>(ToNumber(axis, v));
+    sc.schedule.micro_batches = Count(axis, v);
   else if (axis == "mini-batches")
-    sc.schedule.mini_batches = static_cast<int>(ToNumber(axis, v));
+    sc.schedule.mini_batches = Count(axis, v);
   else if (axis == "batch-size")
-    sc.batch_size = static_cast<int>(ToNumber(axis, v));
+    sc.batch_size = Count(axis, v);
   else if (axis == "bandwidth")
-    sc.cluster.link_bytes_per_sec = ToNumber(axis, v) * 1e9;
+    sc.cluster.link_bytes_per_sec = ToNumber(axis, v, 1e-9, 1e6) * 1e9;
   else if (axis == "latency")
-    sc.cluster.link_latency_ns = UsToNs(ToNumber(axis, v));
+    sc.cluster.link_latency_ns = UsToNs(ToNumber(axis, v, 0, 1e9));
   else if (axis == "speed")
-    sc.cluster.speed.assign(std::max(1, sc.schedule.devices), ToNumber(axis, v));
+    sc.cluster.speed.assign(std::max(1, sc.schedule.devices), ToNumber(axis, v, 1e-3, 1e3));
   else if (axis == "straggler") {
     sc.cluster.speed.resize(std::max(1, sc.schedule.devices), 1.0);
-    sc.cluster.speed.back() = ToNumber(axis, v);
+    sc.cluster.speed.back() = ToNumber(axis, v, 1e-3, 1e3);
   } else if (axis == "chunks")
-    sc.schedule.chunks = static_cast<int>(ToNumber(axis, v));
+    sc.schedule.chunks = Count(axis, v);
 }
 
 std::string Csv(const std::string& s) {
@@ -74,6 +84,10 @@ SweepAxis ParseSweepAxis(const std::string& spec) {
 }
 
 std::string RunSweep(const Scenario& base, const std::vector<SweepAxis>& axes, int threads) {
+  // Counted in doubles: a product of value counts can overflow size_t.
+  double product = 1;
+  for (const auto& a : axes) product *= static_cast<double>(a.values.size());
+  if (product > 10000) throw InputError("--sweep", "more than 10,000 points; sweep fewer values");
   std::size_t points = 1;
   for (const auto& a : axes) points *= a.values.size();
   std::vector<std::string> rows(points);

@@ -100,7 +100,7 @@ check "JSON schedule bomb" 2 "s_bomb.json: its numbers ask for" t10 "$xpipe" sch
 check "JSON schedule typo" 2 "unknown field 'horizn' (did you mean 'horizon'?)" t10 "$xpipe" schedule --check "$tmp/s_typo.json"
 check "stages far beyond layers" 2 "--stages: 100000 stages but the profile 'alexnet' has only 23 layers" \
   t10 "$xpipe" sim --profile "$alex" --stages 100000
-check "too many passes" 2 "more than the 10 million passes" t10 "$xpipe" sim --profile "$alex" --micro-batches 100000000
+check "too many passes" 2 "more than the 5 million passes" t10 "$xpipe" sim --profile "$alex" --micro-batches 100000000 --batch-size 100000000
 printf 'node1 -- Conv -- forward_compute_time=inf, backward_compute_time=1.0, activation_size=4.0, parameter_size=0.0\n' \
   >"$tmp/inf.txt"
 check "PipeDream inf" 2 "inf.txt:1: forward_compute_time must be a number from 0 to" \
