@@ -35,4 +35,17 @@ if "$xpipe" train --data synthetic --stages 2 --max-steps 2 --checkpoint /nonexi
 fi
 grep -q "^xpipe train: --checkpoint: cannot write '/nonexistent/dir/ck'$" "$tmp/e" || { cat "$tmp/e"; exit 1; }
 [ "$(wc -l <"$tmp/e")" -eq 1 ] || { cat "$tmp/e"; exit 1; }
-echo "2 passed, 0 failed"
+# Bad numbers: one line each, exit 2, before any data is loaded.
+bad() {  # expected words, args...
+  local words=$1
+  shift
+  if "$xpipe" train --data synthetic "$@" >"$tmp/o" 2>"$tmp/e"; then echo "FAIL: train $* ran"; exit 1; fi
+  grep -qF -- "$words" "$tmp/e" && [ "$(wc -l <"$tmp/e")" -eq 1 ] || { echo "FAIL: train $*"; cat "$tmp/e"; exit 1; }
+}
+bad "--lr: must be between 0 and 100" --lr nan
+bad "--micro-batches: must be between 1 and 65536" --micro-batches 0
+bad "--batch-size" --batch-size 99999999999
+bad "--stages: must be between 1 and 1024" --stages 100000
+bad "--partition: expected whole numbers" --partition 1e300,1
+bad "arguments: may not contain '%value%'" --model '%value%'
+echo "8 passed, 0 failed"
