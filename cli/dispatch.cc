@@ -15,20 +15,7 @@
 namespace {
 
 // The first line of a message, with control characters escaped.
-std::string OneLine(const std::string& what) {
-  std::string out;
-  for (char c : what.substr(0, what.find('\n'))) {
-    if (static_cast<unsigned char>(c) < 0x20 && c != '\t') {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[(static_cast<unsigned char>(c) >> 4) & 0xf];
-      out += kHex[static_cast<unsigned char>(c) & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  return out.size() > 2000 ? out.substr(0, 2000) + "..." : out;
-}
+std::string OneLine(const std::string& what) { return xpipe::EscapeControl(what.substr(0, what.find('\n'))); }
 
 constexpr const char* kUsage =
     "usage: xpipe <command> [options]   (xpipe <command> --help for its options)\n"

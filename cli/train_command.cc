@@ -79,7 +79,7 @@ int TrainCommand(const Args& args) {
   InRange("--epochs", c.epochs, 1, 1e6);
   InRange("--max-steps", static_cast<double>(c.max_steps), 0, 1e12);
   InRange("--checkpoint-every", static_cast<double>(c.checkpoint_every), 0, 1e12);
-  InRange("--synthetic-samples", static_cast<double>(c.synthetic_samples), 1, 1e7);
+  InRange("--synthetic-samples", static_cast<double>(c.synthetic_samples), 1, 200000);
   c.lr_schedule = exec::ParseLrSchedule(lr_schedule, "--lr-schedule");
   c.target = ParsePredictionTarget(target, "--target");
   c.backward_weights = ParseWeightSwitch(backward_weights, "--backward-weights");

@@ -48,6 +48,8 @@ void CheckSetup(const po::variables_map& vm, exec::ValidationSetup& v, const std
   InRange("--stages", v.stages, 1, 64);
   InRange("--micro-batches", v.micro_batches, 1, 4096);
   InRange("--micro-batch-size", static_cast<double>(v.micro_batch_size), 1, 65536);
+  if (v.micro_batch_size * v.micro_batches > 65536)
+    throw InputError("--micro-batch-size", "x --micro-batches is more than 65536 samples per mini-batch");
   v.optimizer.kind = ParseOptimizer(optimizer, "--optimizer");
 }
 

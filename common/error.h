@@ -9,6 +9,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace xpipe {
 
@@ -17,6 +18,10 @@ class InputError : public std::runtime_error {
   // `where` names the file, flag or field; `what` says what was wrong.
   InputError(const std::string& where, const std::string& what) : std::runtime_error(where + ": " + what) {}
 };
+
+// `text` made safe to print inside a one-line message: control characters
+// (newlines, escapes) as \xNN, and cut after `max` bytes with "...".
+std::string EscapeControl(std::string_view text, std::size_t max = 2000);
 
 [[noreturn]] void CheckFailed(const char* file, int line, const char* expr, const std::string& msg);
 

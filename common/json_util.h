@@ -112,23 +112,8 @@ class JsonObject {
     return v;
   }
 
-  // Input echoed in a message: control characters (newlines) escaped, long
-  // text cut, so an error stays one line.
-  static std::string Printable(std::string_view s) {
-    std::string out;
-    for (char c : s.substr(0, 64)) {
-      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-        static constexpr char kHex[] = "0123456789abcdef";
-        out += "\\x";
-        out += kHex[(static_cast<unsigned char>(c) >> 4) & 0xf];
-        out += kHex[static_cast<unsigned char>(c) & 0xf];
-      } else {
-        out += c;
-      }
-    }
-    if (s.size() > 64) out += "...";
-    return out;
-  }
+  // Input echoed in a message: one line, at most 64 bytes.
+  static std::string Printable(std::string_view s) { return EscapeControl(s, 64); }
 
  private:
   static std::string Short(double x) {
