@@ -37,6 +37,36 @@ ScenarioResult RunScenario(const Scenario& sc) {
     throw InputError("--batch-size", "mini-batch of " + std::to_string(batch) +
                                          " samples does not split into " +
                                          std::to_string(sc.schedule.micro_batches) + " micro-batches");
+  const double micro = static_cast<double>(batch) / sc.schedule.micro_batches;
+  // Every time the simulation adds must fit int64 nanoseconds (292 years):
+  // bound the sum of all the work and transfers it could do, in doubles,
+  // from the whole profile (any partition's stages sum to at most this).
+  {
+    const StageCost whole = StageCosts(sc.profile, {static_cast<int>(sc.profile.layers.size())}, micro)[0];
+    double activations = 0;
+    for (const Layer& l : sc.profile.layers) activations += static_cast<double>(l.activation_bytes);
+    const double bytes = 2.0 * activations * micro / sc.profile.batch_size;  // every cut, both ways, at most
+    const double G = static_cast<double>(sc.schedule.mini_batches) * sc.schedule.micro_batches;
+    const double S = static_cast<double>(wanted);
+    const double per_micro =
+        2.0 * static_cast<double>(whole.forward_ns) + static_cast<double>(whole.backward_ns) +
+        bytes / sc.cluster.link_bytes_per_sec * 1e9 +
+        (sc.cluster.receive_bytes_per_sec > 0 ? bytes / sc.cluster.receive_bytes_per_sec * 1e9 : 0) +
+        S * (2.0 * static_cast<double>(sc.cluster.link_latency_ns) +
+             4.0 * static_cast<double>(sc.cluster.pass_overhead_ns + sc.cluster.receive_fixed_ns));
+    const double per_mini =
+        4.0 * static_cast<double>(whole.parameter_bytes) / sc.cluster.memory_bytes_per_sec * 1e9 +
+        static_cast<double>(whole.update_ns + 2 * whole.copy_ns + 2 * whole.predict_ns);
+    double slowest = 1;
+    for (double v : sc.cluster.speed) slowest = std::min(slowest, v);
+    // Weight work is bounded per micro-batch too (a swap copies per micro-batch).
+    const double total_ns =
+        G * (per_micro + per_mini) * (1 + sc.cluster.compute_contention * sc.schedule.devices) / slowest;
+    if (!(total_ns < 1e18))
+      throw InputError(sc.profile.name, "its times and sizes over " +
+                                            std::to_string(sc.schedule.mini_batches) +
+                                            " mini-batches add up to more than int64 nanoseconds can hold");
+  }
   ScenarioResult out;
   out.schedule = MakeSchedule(sc.schedule);
   const Schedule& s = out.schedule;
@@ -45,7 +75,6 @@ ScenarioResult RunScenario(const Scenario& sc) {
     throw InputError("--batch-size", "mini-batch of " + std::to_string(batch) +
                                          " samples does not split into " + std::to_string(s.micro_batches) +
                                          " micro-batches");
-  const double micro = static_cast<double>(batch) / s.micro_batches;
   const MemoryModel memory = MemoryModelFor(s, sc.profile.optimizer, sc.recompute);
   Cluster cluster = sc.cluster;
   if (cluster.devices > 0 && cluster.devices < s.num_devices)
@@ -61,12 +90,17 @@ ScenarioResult RunScenario(const Scenario& sc) {
   if (stages > L)
     throw InputError("--stages", std::to_string(stages) + " stages but the profile '" + sc.profile.name +
                                      "' has only " + std::to_string(L) + " layers");
+  // The automatic partition is a dynamic program over stages x layers^2.
+  if (sc.partition.empty() && sc.profile.partition.empty() && static_cast<double>(stages) * L * L > 1.5e8)
+    throw InputError("--stages", "an automatic partition of " + std::to_string(L) + " layers into " +
+                                     std::to_string(stages) +
+                                     " stages is too large to search; give --partition");
   std::vector<int> parts = sc.partition.empty() ? sc.profile.partition : sc.partition;
   if (!parts.empty()) {
     if (static_cast<int>(parts.size()) != stages)
       throw InputError("--partition", "has " + std::to_string(parts.size()) + " stages, the schedule " +
                                           std::to_string(stages));
-    if (std::accumulate(parts.begin(), parts.end(), 0) != L)
+    if (std::accumulate(parts.begin(), parts.end(), 0LL) != L)
       throw InputError("--partition", "does not cover the profile's " + std::to_string(L) + " layers");
     for (int n : parts)
       if (n < 1) throw InputError("--partition", "every stage needs at least one layer");
@@ -76,28 +110,7 @@ ScenarioResult RunScenario(const Scenario& sc) {
     out.auto_partition = true;
   }
   out.stages = StageCosts(sc.profile, out.partition.layers_per_stage, micro);
-  // Every time the simulation adds must fit int64 nanoseconds (292 years):
-  // bound the sum of all the work and transfers it could do, in doubles.
-  double total_ns = 0;
-  const double G = static_cast<double>(s.mini_batches) * s.micro_batches;
-  for (const StageCost& c : out.stages) {
-    const double bytes = static_cast<double>(c.input_bytes + c.output_bytes);
-    const double transfers =
-        bytes / cluster.link_bytes_per_sec * 1e9 + 2.0 * static_cast<double>(cluster.link_latency_ns) +
-        (cluster.receive_bytes_per_sec > 0 ? bytes / cluster.receive_bytes_per_sec * 1e9 : 0);
-    const double weights = 4.0 * static_cast<double>(c.parameter_bytes) / cluster.memory_bytes_per_sec * 1e9 +
-                           static_cast<double>(c.update_ns + 2 * c.copy_ns + 2 * c.predict_ns);
-    total_ns +=
-        G * (2.0 * static_cast<double>(c.forward_ns) + static_cast<double>(c.backward_ns) + transfers +
-             4.0 * static_cast<double>(cluster.pass_overhead_ns + cluster.receive_fixed_ns)) +
-        s.mini_batches * weights * s.micro_batches;
-  }
-  double slowest = 1;
-  for (double v : cluster.speed) slowest = std::min(slowest, v);
-  total_ns *= (1 + cluster.compute_contention * s.num_devices) / slowest;
-  if (!(total_ns < 1e18))
-    throw InputError(sc.profile.name, "its times and sizes over " + std::to_string(s.mini_batches) +
-                                          " mini-batches add up to more than int64 nanoseconds can hold");
+
   out.versions = SteadyStateSummary(s, AnalyzeVersions(s));
   out.versions_kept = memory.versions;
   SimConfig cfg;

@@ -109,6 +109,15 @@ printf 'node1 -- Conv\xff\xfe -- forward_compute_time=1.0, backward_compute_time
   >"$tmp/bytes.txt"
 check "PipeDream bytes that are not UTF-8" 2 "bytes.txt:1: text that is not UTF-8" \
   t10 "$xpipe" profile import "$tmp/bytes.txt"
+# A 1.3 MB profile of 9000 layers: an automatic partition that would take
+# minutes and times that overflow are refused at once.
+python3 -c "
+import json
+json.dump({'name': 'wide', 'batch_size': 64, 'layers': [{'name': f'l{i}', 'forward_ms': 1e7, 'backward_ms': 1e7,
+           'activation_bytes': 2**50, 'parameter_bytes': 2**50} for i in range(9000)]}, open('$tmp/wide.json', 'w'))"
+check "times that overflow int64 ns" 2 "add up to more than int64 nanoseconds can hold" t10 "$xpipe" sim --profile "$tmp/wide.json"
+sed -i 's/10000000.0/1.0/g; s/1125899906842624/4096/g' "$tmp/wide.json"
+check "partition search too large" 2 "is too large to search; give --partition" t10 "$xpipe" sim --profile "$tmp/wide.json"
 # The dataflow engine against the event-queue reference, end to end: the same
 # table and the same trace, byte for byte.
 for e in dataflow event; do
