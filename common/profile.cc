@@ -59,6 +59,23 @@ bool IsUtf8(const std::string& s) {
 }
 constexpr double kMaxBytes = 1125899906842624.0;  // 2^50
 
+// Sums over all layers must fit int64 (nanoseconds, bytes) with room for
+// scaling by micro-batches and transfers: each total at most 2^60.
+void CheckTotals(const Profile& p, const std::string& where) {
+  constexpr double kMaxTotal = 1152921504606846976.0;  // 2^60
+  double time = 0, activations = 0, parameters = 0;
+  for (const Layer& l : p.layers) {
+    time += static_cast<double>(l.forward_ns) + static_cast<double>(l.backward_ns) +
+            static_cast<double>(l.update_ns) + static_cast<double>(l.copy_ns) +
+            static_cast<double>(l.predict_ns);
+    activations += static_cast<double>(l.activation_bytes);
+    parameters += static_cast<double>(l.parameter_bytes);
+  }
+  if (time > 1e17) throw InputError(where, "the layers' times add up to more than 1e11 ms");
+  if (activations > kMaxTotal || parameters > kMaxTotal)
+    throw InputError(where, "the layers' bytes add up to more than 2^60");
+}
+
 }  // namespace
 
 std::string_view OptimizerName(OptimizerKind kind) { return kOptimizers[static_cast<int>(kind)]; }
@@ -134,6 +151,7 @@ Profile ParseProfile(const std::string& text, const std::string& where) {
     layer.is_input = l.Bool("input", false);
     p.layers.push_back(std::move(layer));
   }
+  CheckTotals(p, where);
   const int L = static_cast<int>(p.layers.size());
   if (top.Has("edges")) {
     const json& e = top.Array("edges");
@@ -283,6 +301,11 @@ Profile ImportPipeDreamGraph(const std::string& text, const std::string& where) 
     nodes.push_back(std::move(n));
   }
   if (nodes.empty()) throw InputError(where, "no nodes");
+  {
+    Profile all;
+    for (const Node& n : nodes) all.layers.push_back(n.layer);
+    CheckTotals(all, where);
+  }
   const int L = static_cast<int>(nodes.size());
   std::vector<std::vector<int>> out(L);
   std::vector<int> indegree(L, 0);

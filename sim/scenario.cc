@@ -42,21 +42,25 @@ ScenarioResult RunScenario(const Scenario& sc) {
   // bound the sum of all the work and transfers it could do, in doubles,
   // from the whole profile (any partition's stages sum to at most this).
   {
-    const StageCost whole = StageCosts(sc.profile, {static_cast<int>(sc.profile.layers.size())}, micro)[0];
-    double activations = 0;
-    for (const Layer& l : sc.profile.layers) activations += static_cast<double>(l.activation_bytes);
-    const double bytes = 2.0 * activations * micro / sc.profile.batch_size;  // every cut, both ways, at most
+    // In doubles: nothing here may overflow before it is checked.
+    const double scale = micro / sc.profile.batch_size;
+    double forward = 0, backward = 0, activations = 0, parameters = 0, weights_ns = 0;
+    for (const Layer& l : sc.profile.layers) {
+      forward += static_cast<double>(l.forward_ns) * scale;
+      backward += static_cast<double>(l.backward_ns) * scale;
+      activations += static_cast<double>(l.activation_bytes) * scale;
+      parameters += static_cast<double>(l.parameter_bytes);
+      weights_ns += static_cast<double>(l.update_ns + 2 * l.copy_ns + 2 * l.predict_ns);
+    }
+    const double bytes = 2.0 * activations;  // every cut, both ways, at most
     const double G = static_cast<double>(sc.schedule.mini_batches) * sc.schedule.micro_batches;
     const double S = static_cast<double>(wanted);
     const double per_micro =
-        2.0 * static_cast<double>(whole.forward_ns) + static_cast<double>(whole.backward_ns) +
-        bytes / sc.cluster.link_bytes_per_sec * 1e9 +
+        2.0 * forward + backward + bytes / sc.cluster.link_bytes_per_sec * 1e9 +
         (sc.cluster.receive_bytes_per_sec > 0 ? bytes / sc.cluster.receive_bytes_per_sec * 1e9 : 0) +
         S * (2.0 * static_cast<double>(sc.cluster.link_latency_ns) +
              4.0 * static_cast<double>(sc.cluster.pass_overhead_ns + sc.cluster.receive_fixed_ns));
-    const double per_mini =
-        4.0 * static_cast<double>(whole.parameter_bytes) / sc.cluster.memory_bytes_per_sec * 1e9 +
-        static_cast<double>(whole.update_ns + 2 * whole.copy_ns + 2 * whole.predict_ns);
+    const double per_mini = 4.0 * parameters / sc.cluster.memory_bytes_per_sec * 1e9 + weights_ns;
     double slowest = 1;
     for (double v : sc.cluster.speed) slowest = std::min(slowest, v);
     // Weight work is bounded per micro-batch too (a swap copies per micro-batch).

@@ -115,7 +115,9 @@ python3 -c "
 import json
 json.dump({'name': 'wide', 'batch_size': 64, 'layers': [{'name': f'l{i}', 'forward_ms': 1e7, 'backward_ms': 1e7,
            'activation_bytes': 2**50, 'parameter_bytes': 2**50} for i in range(9000)]}, open('$tmp/wide.json', 'w'))"
-check "times that overflow int64 ns" 2 "add up to more than int64 nanoseconds can hold" t10 "$xpipe" sim --profile "$tmp/wide.json"
+check "totals that overflow int64" 2 "wide.json: the layers' times add up to more than 1e11 ms" t10 "$xpipe" sim --profile "$tmp/wide.json"
+check "a simulation longer than int64 ns" 2 "add up to more than int64 nanoseconds can hold" \
+  t10 "$xpipe" sim --profile "$src/profiles/alexnet.json" --latency-us 1e9 --mini-batches 100000 --micro-batches 8 --batch-size 256
 sed -i 's/10000000.0/1.0/g; s/1125899906842624/4096/g' "$tmp/wide.json"
 check "partition search too large" 2 "is too large to search; give --partition" t10 "$xpipe" sim --profile "$tmp/wide.json"
 # The dataflow engine against the event-queue reference, end to end: the same
