@@ -29,7 +29,7 @@ case "$kind" in
       -DCMAKE_PREFIX_PATH="$torch_prefix" >/dev/null
     cmake --build build-tsan --target exec_tests
     TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1" \
-      build-tsan/tests/exec_tests --gtest_filter='ExecTest.*:Twins*'
+      build-tsan/tests/exec_tests --gtest_filter='ExecTest.*:Twins*:SequentialReference*:Optimizers*'
     ;;
   *)
     echo "usage: scripts/sanitize.sh address|thread" >&2
