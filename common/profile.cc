@@ -258,7 +258,7 @@ Profile ImportPipeDreamGraph(const std::string& text, const std::string& where) 
       while (from <= list.size()) {
         const std::size_t semi = std::min(list.find(';', from), list.size());
         const std::string item = list.substr(from, semi - from);
-        if (item.find_first_not_of(" ") != std::string::npos) sum += number(item.c_str(), &stop);
+        if (item.find_first_not_of(' ') != std::string::npos) sum += number(item.c_str(), &stop);
         from = semi + 1;
       }
       if (sum > max) throw InputError(at, key + " is too large");

@@ -22,7 +22,7 @@ bool IdxIntact(const std::string& path, bool images) {
   unsigned char h[16] = {};
   const std::size_t header = images ? 16 : 8;
   if (!in.read(reinterpret_cast<char*>(h), static_cast<std::streamsize>(header))) return false;
-  const auto word = [&](int i) {
+  const auto word = [&](std::size_t i) {
     return (uint64_t{h[4 * i]} << 24) | (uint64_t{h[4 * i + 1]} << 16) | (uint64_t{h[4 * i + 2]} << 8) |
            h[4 * i + 3];
   };

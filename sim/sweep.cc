@@ -122,6 +122,7 @@ std::string RunSweep(const Scenario& base, const std::vector<SweepAxis>& axes, i
   };
   const int n = threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::thread> pool;
+  pool.reserve(static_cast<std::size_t>(n));
   for (int t = 0; t < n; ++t) pool.emplace_back(work);
   for (auto& t : pool) t.join();
   std::ostringstream out;
