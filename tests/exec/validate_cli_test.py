@@ -92,5 +92,17 @@ if out.returncode == 0:
                          capture_output=True, text=True)
     check(sim.returncode == 0, f"sim from the measured files: {sim.stderr}")
 
+# Bad input: one line, exit 2, before anything is profiled.
+for args, words in [(["--micro-batch-size", "0"], "--micro-batch-size: must be between 1 and 65536"),
+                    (["--micro-batch-size", "65536", "--micro-batches", "8"], "more than 65536 samples"),
+                    (["--schedules", "xpipe,nope"], "--schedules: unknown schedule 'nope'"),
+                    (["--link-idle-us", "nan"], "--link-idle-us"),
+                    (["--stages", "99"], "--stages: must be between 1 and 64")]:
+    out = subprocess.run([xpipe, "validate", *args], capture_output=True, text=True, timeout=60)
+    check(out.returncode == 2 and words in out.stderr and out.stderr.count("\n") == 1, f"validate {args}: {out.stderr}")
+for args, words in [(["--micro-batch-size", "-3"], "--micro-batch-size"), (["--model", "nope"], "--model")]:
+    out = subprocess.run([xpipe, "profile", "--model", "cnn", *args], capture_output=True, text=True, timeout=60)
+    check(out.returncode == 2 and words in out.stderr and out.stderr.count("\n") == 1, f"profile {args}: {out.stderr}")
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
