@@ -20,16 +20,22 @@ TimeNs Since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Median of `runs` after `warmup` discarded runs of `body`, which returns
-// the time it measured.
+// The median of `v` (0 when empty).
+TimeNs MedianOf(std::vector<TimeNs> v) {
+  if (v.empty()) return 0;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
+// Median of `repeats` runs after `warmup` discarded runs of `body`, which
+// returns the time it measured.
 TimeNs Median(const ProfileOptions& o, const std::function<TimeNs()>& body) {
   std::vector<TimeNs> times;
   for (int r = 0; r < o.warmup + o.repeats; ++r) {
     const TimeNs t = body();
     if (r >= o.warmup) times.push_back(t);
   }
-  std::nth_element(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2), times.end());
-  return times[times.size() / 2];
+  return MedianOf(std::move(times));
 }
 
 }  // namespace
@@ -147,20 +153,15 @@ Profile ProfileModel(const std::string& name, const Model& model, const torch::T
       if (keep) times[i].predict.push_back(Since(t0) + times[i].copy.back());
     }
   }
-  const auto median = [](std::vector<TimeNs> v) -> TimeNs {
-    if (v.empty()) return 0;
-    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-    return v[v.size() / 2];
-  };
   for (std::size_t i = 0; i < L; ++i) {
     xpipe::Layer out;
     out.name = "layer" + std::to_string(i);
     out.op = layers[i][0]->Name();
-    out.forward_ns = median(times[i].forward);
-    out.backward_ns = median(times[i].backward);
-    out.update_ns = median(times[i].update);
-    out.copy_ns = median(times[i].copy);
-    out.predict_ns = median(times[i].predict);
+    out.forward_ns = MedianOf(times[i].forward);
+    out.backward_ns = MedianOf(times[i].backward);
+    out.update_ns = MedianOf(times[i].update);
+    out.copy_ns = MedianOf(times[i].copy);
+    out.predict_ns = MedianOf(times[i].predict);
     out.activation_bytes = out_bytes[i];
     for (const auto& t : w[i]) out.parameter_bytes += t.numel() * static_cast<Bytes>(t.element_size());
     p.layers.push_back(out);
