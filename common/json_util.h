@@ -5,11 +5,14 @@
 // the file and the field's path.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/error.h"
 

@@ -6,7 +6,7 @@
 # Each case profiles, predicts from the profile alone and runs the executor,
 # in rounds (medians reported). Writes one JSON per case and a CSV of the
 # error table into OUT, prints the table and the mean absolute error.
-# Usage: experiments/validate.sh [OUT]   (about 5 minutes on 2 cores)
+# Usage: experiments/validate.sh [OUT]   (about a minute on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-experiments/results}

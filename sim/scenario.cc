@@ -75,10 +75,6 @@ ScenarioResult RunScenario(const Scenario& sc) {
   out.schedule = MakeSchedule(sc.schedule);
   const Schedule& s = out.schedule;
   const int stages = s.num_stages;
-  if (batch % s.micro_batches != 0)
-    throw InputError("--batch-size", "mini-batch of " + std::to_string(batch) +
-                                         " samples does not split into " + std::to_string(s.micro_batches) +
-                                         " micro-batches");
   const MemoryModel memory = MemoryModelFor(s, sc.profile.optimizer, sc.recompute);
   Cluster cluster = sc.cluster;
   if (cluster.devices > 0 && cluster.devices < s.num_devices)
@@ -91,9 +87,6 @@ ScenarioResult RunScenario(const Scenario& sc) {
   req.memory = &memory;
   req.memory_limit = sc.memory_limit;
   const int L = static_cast<int>(sc.profile.layers.size());
-  if (stages > L)
-    throw InputError("--stages", std::to_string(stages) + " stages but the profile '" + sc.profile.name +
-                                     "' has only " + std::to_string(L) + " layers");
   // The automatic partition is a dynamic program over stages x layers^2.
   if (sc.partition.empty() && sc.profile.partition.empty() && static_cast<double>(stages) * L * L > 1.5e8)
     throw InputError("--stages", "an automatic partition of " + std::to_string(L) + " layers into " +
