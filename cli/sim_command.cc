@@ -3,6 +3,7 @@
 
 #include "cli/options.h"
 #include "common/error.h"
+#include "common/schedule_file.h"
 #include "common/schedule_io.h"
 #include "common/trace.h"
 #include "sim/report.h"
@@ -13,7 +14,8 @@ namespace xpipe::cli {
 
 int SimCommand(const Args& args) {
   po::options_description desc("options");
-  std::string profile, cluster, schedules, partition, trace, target, out, engine, backward_weights;
+  std::string profile, cluster, schedules, partition, trace, target, out, engine, backward_weights, file,
+      policies;
   std::vector<std::string> sweeps;
   int stages = 4, micro = 4, mini = 0, chunks = 1, batch = 0, threads = 0;
   double bandwidth = 0, latency = -1, memory_gib = 0, jitter = 0;
@@ -24,7 +26,14 @@ int SimCommand(const Args& args) {
       "cluster", po::value(&cluster), "cluster description (JSON); default: 12 GB/s chain, 10 us")(
       "schedules", po::value(&schedules)->default_value("xpipe,gpipe,pipedream,1f1b-flush"),
       ("comma-separated schedules: " + ScheduleNames()).c_str())(
-      "stages", po::value(&stages)->default_value(4), "pipeline devices N")(
+      "schedule-file", po::value(&file),
+      "simulate this schedule file instead (CSV as PyTorch or xpipe writes it, or JSON); devices, stages, T "
+      "and mini-batches are the file's")("policy", po::value(&policies),
+                                         "with --schedule-file: the weights its passes use, as the named "
+                                         "schedules use them (comma-separated, one row each: e.g. "
+                                         "gpipe,stale,pipedream,xpipe); default: the JSON's kind, else the "
+                                         "live weights")("stages", po::value(&stages)->default_value(4),
+                                                         "pipeline devices N")(
       "micro-batches", po::value(&micro)->default_value(4),
       "micro-batches per mini-batch T "
       "(pipedream and spectrain always run T = 1)")("mini-batches", po::value(&mini),
@@ -106,6 +115,31 @@ int SimCommand(const Args& args) {
     throw InputError("--backward-weights", "expected swap or recompute");
 
   if (StringList(schedules).empty()) throw InputError("--schedules", "names no schedule");
+  std::vector<NamedResult> results;
+  if (vm.count("policy") && !vm.count("schedule-file")) throw InputError("--policy", "needs --schedule-file");
+  if (vm.count("schedule-file")) {
+    if (!vm["schedules"].defaulted()) throw InputError("--schedules", "give --schedules or --schedule-file");
+    if (!sweeps.empty()) throw InputError("--sweep", "sweeps generate schedules; not with --schedule-file");
+    ScheduleFileOptions fo;
+    fo.micro_batches = vm["micro-batches"].defaulted() ? 0 : micro;
+    fo.target = base.schedule.target;
+    fo.backward_weights = base.schedule.backward_weights;
+    ScheduleFile f = ReadScheduleFile(file, fo.micro_batches);
+    std::vector<std::string> names = StringList(policies);
+    if (names.empty()) names.emplace_back();
+    for (const std::string& name : names) {
+      ScheduleFile one = f;
+      fo.policy = name;
+      PrepareSchedule(one, file, fo);
+      Scenario sc = base;
+      sc.given = std::move(one.schedule);
+      sc.record_trace = results.empty() && !trace.empty();
+      std::string label = file.substr(file.find_last_of('/') + 1);
+      if (!name.empty()) label += " (" + name + ")";
+      results.emplace_back(label, RunScenario(sc));
+    }
+    for (const std::string& note : f.notes) std::cerr << "xpipe sim: note: " << note << "\n";
+  }
   if (!sweeps.empty()) {
     std::vector<SweepAxis> axes;
     axes.reserve(sweeps.size());
@@ -119,8 +153,8 @@ int SimCommand(const Args& args) {
     return 0;
   }
 
-  std::vector<NamedResult> results;
-  for (const std::string& name : StringList(schedules)) {
+  for (const std::string& name :
+       vm.count("schedule-file") ? std::vector<std::string>{} : StringList(schedules)) {
     Scenario sc = base;
     sc.schedule.kind = ParseScheduleKind(name, "--schedules");
     std::string label = name;
@@ -139,9 +173,11 @@ int SimCommand(const Args& args) {
     return 0;
   }
   const ScenarioResult& first = results.front().second;
-  std::cout << base.profile.name << " on " << stages << " devices, " << micro << " micro-batches of "
-            << (batch > 0 ? batch : base.profile.batch_size) / micro << " samples, link "
-            << base.cluster.link_bytes_per_sec / 1e9 << " GB/s; "
+  const bool given = vm.count("schedule-file") > 0;
+  const int T = given ? first.schedule.micro_batches : micro;
+  std::cout << base.profile.name << " on " << (given ? first.schedule.num_devices : stages) << " devices, "
+            << T << " micro-batches of " << (batch > 0 ? batch : base.profile.batch_size) / T
+            << " samples, link " << base.cluster.link_bytes_per_sec / 1e9 << " GB/s; "
             << (first.auto_partition ? "automatic partition" : "given partition") << " (layers per stage)\n\n"
             << CompareTable(results);
   if (vm.count("detail"))

@@ -4,6 +4,7 @@
 
 #include "cli/options.h"
 #include "common/error.h"
+#include "common/schedule_file.h"
 #include "exec/trainer.h"
 
 namespace xpipe::cli {
@@ -20,12 +21,18 @@ std::string OneLine(std::string s) {
 int TrainCommand(const Args& args) {
   po::options_description desc("options");
   exec::TrainConfig c;
-  std::string schedule, optimizer, lr_schedule, partition, target, backward_weights;
+  std::string schedule, optimizer, lr_schedule, partition, target, backward_weights, file, policy;
   desc.add_options()("help,h", "show this help")("model", po::value(&c.model)->default_value("cnn"),
                                                  "mlp, cnn, vgg, resnet")(
       "data", po::value(&c.data)->default_value("fashion-mnist"), "fashion-mnist or synthetic")(
       "schedule", po::value(&schedule)->default_value("xpipe"), ("one of " + ScheduleNames()).c_str())(
-      "stages", po::value(&c.stages)->default_value(4), "pipeline devices N")(
+      "schedule-file", po::value(&file),
+      "train with this schedule file (CSV as PyTorch or xpipe writes it, or JSON), run back to back; its "
+      "devices, stages and T replace --stages and --micro-batches")(
+      "policy", po::value(&policy),
+      "with --schedule-file: the weights its passes use, as the named schedule uses them (default: the "
+      "JSON's "
+      "kind, else the live weights)")("stages", po::value(&c.stages)->default_value(4), "pipeline devices N")(
       "micro-batches", po::value(&c.micro_batches)->default_value(4), "micro-batches per mini-batch T")(
       "chunks", po::value(&c.chunks)->default_value(1), "chunks per device (interleaved-1f1b)")(
       "batch-size", po::value(&c.batch_size)->default_value(64), "samples per mini-batch")(
@@ -85,6 +92,24 @@ int TrainCommand(const Args& args) {
   c.backward_weights = ParseWeightSwitch(backward_weights, "--backward-weights");
   if (c.backward_weights == WeightSwitch::kNone)
     throw InputError("--backward-weights", "expected swap or recompute");
+  if (vm.count("policy") && !vm.count("schedule-file")) throw InputError("--policy", "needs --schedule-file");
+  if (vm.count("schedule-file")) {
+    for (const char* flag : {"schedule", "stages", "chunks"})
+      if (!vm[flag].defaulted()) throw InputError(std::string("--") + flag, "comes from --schedule-file");
+    ScheduleFileOptions o;
+    o.micro_batches = vm["micro-batches"].defaulted() ? 0 : c.micro_batches;
+    o.policy = policy;
+    o.target = c.target;
+    o.backward_weights = c.backward_weights;
+    ScheduleFile f = LoadScheduleFile(file, o);
+    for (const std::string& note : f.notes) std::cerr << "xpipe train: note: " << note << "\n";
+    c.given = std::move(f.schedule);
+    c.schedule = c.given->kind;
+    c.stages = c.given->num_devices;
+    c.micro_batches = c.given->micro_batches;
+    c.schedule_name = "file " + file.substr(file.find_last_of('/') + 1) + " (" +
+                      std::string(ScheduleName(c.given->kind)) + " weights)";
+  }
   exec::RetainHostMemory();
   c.launch = exec::LaunchEnvFromEnvironment();
   const bool leader = !c.launch || c.launch->rank == 0;
@@ -97,9 +122,10 @@ int TrainCommand(const Args& args) {
   c.progress = true;
   if (leader) {
     std::printf("%s on %s, %s, %d stages, %d micro-batches of %d, %s lr %g, seed %llu, %s\n", c.model.c_str(),
-                c.data.c_str(), std::string(ScheduleName(c.schedule)).c_str(), c.stages, c.micro_batches,
-                c.batch_size / std::max(1, c.micro_batches), optimizer.c_str(), c.optimizer.lr,
-                static_cast<unsigned long long>(c.seed), c.device.c_str());
+                c.data.c_str(),
+                c.given ? c.schedule_name.c_str() : std::string(ScheduleName(c.schedule)).c_str(), c.stages,
+                c.micro_batches, c.batch_size / std::max(1, c.micro_batches), optimizer.c_str(),
+                c.optimizer.lr, static_cast<unsigned long long>(c.seed), c.device.c_str());
     std::printf("%5s  %10s  %9s  %9s  %8s  %8s  %10s  %9s\n", "epoch", "train loss", "train acc", "test loss",
                 "test acc", "seconds", "samples/s", "pred err");
     if (c.launch) std::printf("(%d ranks, one per stage device; this is rank 0)\n", c.launch->world);

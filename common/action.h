@@ -80,6 +80,14 @@ inline bool IsComm(ActionKind kind) {
          kind == ActionKind::kRecvB;
 }
 
+// For SEND/RECV: the stage at the other end (a send goes to the next stage
+// forward and the previous one backward; a receive comes from there).
+inline int PeerStage(const Action& a) {
+  const bool forward = a.kind == ActionKind::kSendF || a.kind == ActionKind::kRecvF;
+  const bool send = a.kind == ActionKind::kSendF || a.kind == ActionKind::kSendB;
+  return a.stage + (forward == send ? 1 : -1);
+}
+
 // Global micro-batch index g = b * T + j used by the text form.
 inline std::int64_t GlobalMicroBatch(const Action& a, int micro_batches) {
   return static_cast<std::int64_t>(a.mini_batch) * micro_batches + a.micro_batch;

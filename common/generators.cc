@@ -40,7 +40,8 @@ void GPipe(const ScheduleParams& p, Schedule& s) {
     row.reserve(static_cast<std::size_t>(p.mini_batches) * (2 * T + 1));
     for (int b = 0; b < p.mini_batches; ++b) {
       for (int j = 0; j < T; ++j) row.push_back(Make(k, ActionKind::kForward, b, j));
-      for (int j = T - 1; j >= 0; --j) row.push_back(Make(k, ActionKind::kBackward, b, j));
+      for (int i = 0; i < T; ++i)
+        row.push_back(Make(k, ActionKind::kBackward, b, p.gpipe_backward_forward_order ? i : T - 1 - i));
       row.push_back(Update(k, b));
     }
   }

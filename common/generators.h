@@ -18,6 +18,9 @@ struct ScheduleParams {
   PredictionTarget target = PredictionTarget::kRoundTrip;  // predicting schedules only
   // How a backward whose weights differ from its forward's gets them.
   WeightSwitch backward_weights = WeightSwitch::kSwap;
+  // GPipe only: backwards in reverse micro-batch order T-1..0 (the spec's,
+  // GPipe's paper) or in forward order 0..T-1 (PyTorch's ScheduleGPipe).
+  bool gpipe_backward_forward_order = false;
 };
 
 // Throws InputError (naming the parameter) when the schedule cannot be built

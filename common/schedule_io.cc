@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -84,19 +85,33 @@ void CheckCounts(const Schedule& s, const std::string& where) {
 
 }  // namespace
 
-std::string ToCsv(const Schedule& s) {
-  const DryRunResult grid = DryRun(s);
+std::string ToCsv(const Schedule& s, CsvFlavour flavour) {
+  // Lowered files have no idle steps: PyTorch's compute_comms loader takes
+  // every cell for an action.
+  bool lowered = false;
+  for (const auto& row : s.device_actions)
+    for (const Action& a : row) lowered = lowered || IsComm(a.kind);
+  const DryRunResult grid = lowered ? DryRunResult{} : DryRun(s);
   std::ostringstream out;
   for (int d = 0; d < s.num_devices; ++d) {
     const auto& row = s.device_actions[d];
     std::vector<std::string> cells;
     TimeNs t = 0;
     for (std::size_t i = 0; i < row.size(); ++i) {
-      if (grid.ok()) {
+      const Action& a = row[i];
+      if (flavour == CsvFlavour::kPyTorch) {
+        if (a.kind == ActionKind::kUpdate) continue;
+        // PyTorch posts no message between stages on one rank.
+        if (IsComm(a.kind)) {
+          const int peer = PeerStage(a);
+          if (peer >= 0 && peer < s.num_stages && s.stage_device[peer] == d) continue;
+        }
+      }
+      if (!lowered && grid.ok()) {
         for (; t < grid.start[d][i]; ++t) cells.emplace_back();  // idle step
         t = std::max(t, grid.end[d][i]);
       }
-      cells.push_back(ToText(row[i], s.micro_batches));
+      cells.push_back(ToText(a, s.micro_batches));
     }
     for (std::size_t c = 0; c < cells.size(); ++c) out << (c ? "," : "") << cells[c];
     out << '\n';
@@ -104,13 +119,99 @@ std::string ToCsv(const Schedule& s) {
   return out.str();
 }
 
-Schedule ParseCsv(const std::string& text, int micro_batches, const std::string& where) {
-  if (micro_batches < 1) throw InputError("--micro-batches", "must be at least 1");
+namespace {
+
+// One cell of a CSV as PyTorch writes it: an action, nothing (idle), an
+// OVERLAP_F_B of several (run in the order written, as PyTorch's runtime runs
+// them without a custom function), or an FSDP / data-parallel action xpipe
+// does not model (UNSHARD, RESHARD, REDUCE_GRAD: counted and dropped). U
+// cells carry a mini-batch, every other action a global micro-batch g.
+void ParseCell(std::string_view cell, int micro_batches, const std::string& where, std::vector<Action>& out,
+               int& dropped) {
+  constexpr std::string_view kOverlap = "OVERLAP_F_B";
+  if (!cell.empty() && cell.front() == '(') {
+    const std::size_t close = cell.find(')');
+    if (close == std::string_view::npos || cell.substr(close + 1) != kOverlap)
+      throw InputError(where, "bad action '" + std::string(cell) + "': expected (A;B)OVERLAP_F_B");
+    std::string_view inner = cell.substr(1, close - 1);
+    while (!inner.empty()) {
+      const std::size_t semi = inner.find(';');
+      const std::string_view part = inner.substr(0, semi);
+      if (part.empty() || part.front() == '(')
+        throw InputError(where, "bad action '" + std::string(cell) + "': expected actions inside ( )");
+      ParseCell(part, micro_batches, where, out, dropped);
+      inner = semi == std::string_view::npos ? std::string_view{} : inner.substr(semi + 1);
+    }
+    return;
+  }
+  std::size_t digits = 0;
+  while (digits < cell.size() && cell[digits] >= '0' && cell[digits] <= '9') ++digits;
+  for (std::string_view fsdp : {"UNSHARD", "RESHARD", "REDUCE_GRAD"}) {
+    const std::string_view rest = cell.substr(digits);
+    if (digits > 0 && rest.substr(0, fsdp.size()) == fsdp &&
+        rest.find_first_not_of("0123456789", fsdp.size()) == std::string_view::npos) {
+      ++dropped;
+      return;
+    }
+  }
+  // The global index is split by T later, once T is known: parse with T = 1.
+  out.push_back(ParseAction(cell, 1, where));
+}
+
+// After the last backward pass of each (stage, mini-batch) in its device's
+// order (and the sends right after it), the optimizer step: a file from
+// PyTorch has none, as a flush after each mini-batch (REDUCE_GRAD's place).
+// Only where all T micro-batches finish their backward: elsewhere the
+// validator names the pass that is missing, not a misplaced U.
+void AddUpdates(Schedule& s) {
+  for (auto& row : s.device_actions) {
+    std::map<std::pair<int, int>, std::size_t> last;  // (stage, mini-batch) -> index after it
+    std::map<std::pair<int, int>, int> finished;      // B and W passes
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      const Action& a = row[i];
+      if (a.kind == ActionKind::kBackward || a.kind == ActionKind::kBackwardWeight)
+        ++finished[{a.stage, a.mini_batch}];
+      if (a.kind != ActionKind::kBackward && a.kind != ActionKind::kBackwardInput &&
+          a.kind != ActionKind::kBackwardWeight)
+        continue;
+      std::size_t after = i + 1;
+      while (after < row.size() && row[after].kind == ActionKind::kSendB && row[after].stage == a.stage &&
+             row[after].mini_batch == a.mini_batch)
+        ++after;
+      last[{a.stage, a.mini_batch}] = after;
+    }
+    std::vector<std::pair<std::size_t, Action>> inserts;
+    for (const auto& [key, at] : last) {
+      if (finished[key] != s.micro_batches) continue;
+      Action u;
+      u.kind = ActionKind::kUpdate;
+      u.stage = key.first;
+      u.mini_batch = key.second;
+      inserts.emplace_back(at, u);
+    }
+    std::stable_sort(inserts.begin(), inserts.end(),
+                     [](const auto& x, const auto& y) { return x.first < y.first; });
+    std::vector<Action> merged;
+    merged.reserve(row.size() + inserts.size());
+    std::size_t next = 0;
+    for (std::size_t i = 0; i <= row.size(); ++i) {
+      for (; next < inserts.size() && inserts[next].first == i; ++next)
+        merged.push_back(inserts[next].second);
+      if (i < row.size()) merged.push_back(row[i]);
+    }
+    row = std::move(merged);
+  }
+}
+
+}  // namespace
+
+Schedule ParseCsv(const std::string& text, int micro_batches, const std::string& where,
+                  std::vector<std::string>* notes) {
+  if (micro_batches < 0) throw InputError("--micro-batches", "must be at least 1");
   Schedule s;
-  s.micro_batches = micro_batches;
   std::istringstream in(text);
   std::string line;
-  int lineno = 0;
+  int lineno = 0, dropped = 0;
   while (std::getline(in, line)) {
     ++lineno;
     auto& row = s.device_actions.emplace_back();
@@ -118,14 +219,70 @@ Schedule ParseCsv(const std::string& text, int micro_batches, const std::string&
     for (const std::string& cell : SplitCsvLine(line)) {
       ++col;
       if (cell.empty()) continue;
-      row.push_back(
-          ParseAction(cell, micro_batches, where + ":" + std::to_string(lineno) + ":" + std::to_string(col)));
+      ParseCell(cell, micro_batches, where + ":" + std::to_string(lineno) + ":" + std::to_string(col), row,
+                dropped);
     }
   }
   while (!s.device_actions.empty() && s.device_actions.back().empty()) s.device_actions.pop_back();
   if (s.device_actions.empty()) throw InputError(where, "no actions");
+  // Actions hold g (or b for U) in mini_batch, as parsed with T = 1.
+  std::int64_t max_g = -1, updates = 0, max_u = -1;
+  std::size_t actions = 0;
+  for (const auto& row : s.device_actions)
+    for (const Action& a : row) {
+      ++actions;
+      if (a.kind == ActionKind::kUpdate) {
+        ++updates;
+        max_u = std::max<std::int64_t>(max_u, a.mini_batch);
+      } else {
+        max_g = std::max<std::int64_t>(max_g, a.mini_batch);
+      }
+    }
+  if (max_g < 0) throw InputError(where, "no passes");
+  if (static_cast<std::size_t>(max_g) >= actions || static_cast<std::size_t>(max_u + 1) > actions)
+    throw InputError(where, "micro-batch " + std::to_string(std::max(max_g, max_u)) +
+                                " named, but the file holds only " + std::to_string(actions) + " actions");
+  const std::int64_t G = max_g + 1;  // micro-batches in the file
+  int T = 0;
+  if (updates > 0) {
+    // xpipe's flavour: g = b * T + j, and U<b> after mini-batch b's backwards.
+    const std::int64_t K = max_u + 1;
+    if (G % K != 0)
+      throw InputError(where, "holds " + std::to_string(G) + " micro-batches and " + std::to_string(K) +
+                                  " mini-batches (U), which do not split evenly");
+    T = static_cast<int>(G / K);
+    if (micro_batches > 0 && micro_batches != T)
+      throw InputError("--micro-batches", std::to_string(micro_batches) + " per mini-batch, but " + where +
+                                              " holds " + std::to_string(G) + " micro-batches in " +
+                                              std::to_string(K) + " mini-batches (T = " + std::to_string(T) +
+                                              ")");
+  } else {
+    if (micro_batches > 0 && G % micro_batches != 0)
+      throw InputError("--micro-batches", where + " holds " + std::to_string(G) +
+                                              " micro-batches, which do not split into mini-batches of " +
+                                              std::to_string(micro_batches));
+    T = micro_batches > 0 ? micro_batches : static_cast<int>(G);
+  }
+  s.micro_batches = T;
+  for (auto& row : s.device_actions)
+    for (Action& a : row)
+      if (a.kind != ActionKind::kUpdate) {
+        const std::int64_t g = a.mini_batch;
+        a.mini_batch = static_cast<std::int32_t>(g / T);
+        a.micro_batch = static_cast<std::int32_t>(g % T);
+      }
   InferHeader(s, where);
+  if (updates == 0) {
+    AddUpdates(s);
+  }
   CheckCounts(s, where);
+  if (notes && dropped > 0)
+    notes->push_back(where + ": dropped " + std::to_string(dropped) +
+                     " UNSHARD/RESHARD/REDUCE_GRAD actions (FSDP and data parallelism are not modelled)");
+  if (notes && updates == 0)
+    notes->push_back(where + ": no U: " + std::to_string(s.mini_batches) + " mini-batch" +
+                     (s.mini_batches > 1 ? "es" : "") + " of " + std::to_string(T) +
+                     " micro-batches, each stage's optimizer step after its last backward");
   return s;
 }
 

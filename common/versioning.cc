@@ -151,7 +151,12 @@ void AnnotateWeights(Schedule& s, PredictionTarget target, WeightSwitch strategy
           const auto bkey = std::make_tuple(a.stage, a.mini_batch, false);
           if (forward && a.micro_batch == 0) bellwether[bkey] = {p.version_seen, 0};
           const int v = bellwether.at(bkey).first;
-          XPIPE_CHECK(v >= a.mini_batch - 1, "2BW reads a version more than one step old");
+          // Generated 2BW never does (T >= N-1); a file's order can.
+          if (v < a.mini_batch - 1)
+            throw InputError("--policy", "pipedream-2bw keeps two versions, but stage " +
+                                             std::to_string(a.stage) + " starts mini-batch " +
+                                             std::to_string(a.mini_batch) + " on version " +
+                                             std::to_string(v));
           a.version = v;
           a.weights = v == p.version_seen ? WeightSource::kNewerBuffer : WeightSource::kOlderBuffer;
           break;

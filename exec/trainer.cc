@@ -14,7 +14,9 @@
 
 #include "common/error.h"
 #include "common/generators.h"
+#include "common/schedule_file.h"
 #include "common/schedule_io.h"
+#include "common/versioning.h"
 #include "exec/data.h"
 #include "exec/profiler.h"
 
@@ -423,6 +425,18 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
   int64_t steps = train.size() / c.batch_size;
   if (c.max_steps > 0) steps = std::min(steps, c.max_steps);
   if (steps < 1) throw InputError("--batch-size", "larger than the training set");
+  // A file's schedule runs whole: K mini-batches at a time.
+  const int per_run = c.given ? c.given->mini_batches : 1;
+  if (per_run > 1) {
+    if (steps < per_run)
+      throw InputError("--schedule-file", "runs " + std::to_string(per_run) +
+                                              " mini-batches at a time; an epoch has " +
+                                              std::to_string(steps));
+    steps -= steps % per_run;
+    if (c.checkpoint_every % per_run != 0)
+      throw InputError("--checkpoint-every", "must be a multiple of the " + std::to_string(per_run) +
+                                                 " mini-batches the schedule file runs at a time");
+  }
   const int micro = c.batch_size / c.micro_batches;
 
   ScheduleParams sp;
@@ -433,7 +447,8 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
   sp.target = c.target;
   sp.backward_weights = c.backward_weights;
   sp.mini_batches = 1;
-  const Schedule layout = Generate(sp);  // checks the parameters once, gives the stage map
+  // Checks the parameters once, gives the stage map.
+  const Schedule layout = c.given ? *c.given : Generate(sp);
   if (c.launch && c.launch->world != layout.num_devices)
     throw InputError("WORLD_SIZE", std::to_string(c.launch->world) + " ranks for " +
                                        std::to_string(layout.num_devices) +
@@ -493,7 +508,7 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
   const OptimizerConfig& o = c.optimizer;
   json id = {{"model", c.model},
              {"data", c.data == "synthetic" ? "synthetic:" + std::to_string(c.synthetic_samples) : c.data},
-             {"schedule", std::string(ScheduleName(c.schedule))},
+             {"schedule", c.given ? c.schedule_name : std::string(ScheduleName(c.schedule))},
              {"stages", layout.num_stages},
              {"partition", layers_per_stage},
              {"micro_batches", c.micro_batches},
@@ -505,6 +520,11 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
              {"lr_schedule", static_cast<int>(c.lr_schedule)},
              {"seed", c.seed}};
   if (c.lr_schedule != LrSchedule::kConstant) id["total_steps"] = ec.total_steps;
+  if (c.given) {  // the file's order and weights, not its name, identify it
+    std::uint64_t h = 14695981039346656037ULL;
+    for (unsigned char ch : ToJson(*c.given)) h = (h ^ ch) * 1099511628211ULL;
+    id["schedule_fnv"] = std::to_string(h);
+  }
   const std::string identity = id.dump();
 
   Position pos;
@@ -547,7 +567,13 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
       const int64_t len =
           c.checkpoint_every > 0 ? std::min(c.checkpoint_every, steps - pos.step) : steps - pos.step;
       sp.mini_batches = static_cast<int>(len);
-      const Schedule s = MakeSchedule(sp);
+      Schedule s;
+      if (c.given) {
+        s = RepeatSchedule(*c.given, static_cast<int>(len / per_run));
+        AnnotateWeights(s, c.target, c.backward_weights);
+      } else {
+        s = MakeSchedule(sp);
+      }
       std::atomic<int64_t> done{0};
       std::atomic<bool> running{true};
       std::thread progress;

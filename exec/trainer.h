@@ -24,6 +24,11 @@ struct TrainConfig {
   std::string model = "cnn";
   std::string data = "fashion-mnist";  // or "synthetic"
   ScheduleKind schedule = ScheduleKind::kXPipe;
+  // A schedule read from a file and annotated (common/schedule_file.h): run,
+  // back to back, instead of generating one; stages, T and mini-batches per
+  // run are its own, and `schedule_name` names it in logs and checkpoints.
+  std::optional<Schedule> given;
+  std::string schedule_name;
   PredictionTarget target = PredictionTarget::kRoundTrip;
   WeightSwitch backward_weights = WeightSwitch::kSwap;
   int stages = 4;

@@ -33,7 +33,7 @@ inline void Exercise(const Schedule& s) {
   (void)Simulate(s, c);
   const Schedule back = ParseJson(ToJson(s), "round trip");
   if (back.device_actions != s.device_actions) __builtin_trap();
-  const Schedule csv = ParseCsv(ToCsv(s), s.micro_batches, "round trip");
+  const Schedule csv = ParseCsv(ToCsv(s, CsvFlavour::kXPipe), s.micro_batches, "round trip");
   if (csv.device_actions.size() > s.device_actions.size()) __builtin_trap();
 }
 

@@ -28,16 +28,21 @@ MemoryModel MemoryModelFor(const Schedule& s, OptimizerKind optimizer, bool reco
 
 ScenarioResult RunScenario(const Scenario& sc) {
   // Before anything is generated: a stage needs a layer.
-  const long long wanted = static_cast<long long>(sc.schedule.devices) * std::max(1, sc.schedule.chunks);
+  const long long wanted =
+      sc.given ? sc.given->num_stages
+               : static_cast<long long>(sc.schedule.devices) * std::max(1, sc.schedule.chunks);
+  const int T = sc.given ? sc.given->micro_batches : sc.schedule.micro_batches;
+  const int mini_batches = sc.given ? sc.given->mini_batches : sc.schedule.mini_batches;
+  const int devices = sc.given ? sc.given->num_devices : sc.schedule.devices;
   if (wanted > static_cast<long long>(sc.profile.layers.size()))
     throw InputError("--stages", std::to_string(wanted) + " stages but the profile '" + sc.profile.name +
                                      "' has only " + std::to_string(sc.profile.layers.size()) + " layers");
   const int batch = sc.batch_size > 0 ? sc.batch_size : sc.profile.batch_size;
-  if (batch % sc.schedule.micro_batches != 0)
+  if (batch % T != 0)
     throw InputError("--batch-size", "mini-batch of " + std::to_string(batch) +
-                                         " samples does not split into " +
-                                         std::to_string(sc.schedule.micro_batches) + " micro-batches");
-  const double micro = static_cast<double>(batch) / sc.schedule.micro_batches;
+                                         " samples does not split into " + std::to_string(T) +
+                                         " micro-batches");
+  const double micro = static_cast<double>(batch) / T;
   // Every time the simulation adds must fit int64 nanoseconds (292 years):
   // bound the sum of all the work and transfers it could do, in doubles,
   // from the whole profile (any partition's stages sum to at most this).
@@ -53,7 +58,7 @@ ScenarioResult RunScenario(const Scenario& sc) {
       weights_ns += static_cast<double>(l.update_ns + 2 * l.copy_ns + 2 * l.predict_ns);
     }
     const double bytes = 2.0 * activations;  // every cut, both ways, at most
-    const double G = static_cast<double>(sc.schedule.mini_batches) * sc.schedule.micro_batches;
+    const double G = static_cast<double>(mini_batches) * T;
     const double S = static_cast<double>(wanted);
     const double per_micro =
         2.0 * forward + backward + bytes / sc.cluster.link_bytes_per_sec * 1e9 +
@@ -65,14 +70,13 @@ ScenarioResult RunScenario(const Scenario& sc) {
     for (double v : sc.cluster.speed) slowest = std::min(slowest, v);
     // Weight work is bounded per micro-batch too (a swap copies per micro-batch).
     const double total_ns =
-        G * (per_micro + per_mini) * (1 + sc.cluster.compute_contention * sc.schedule.devices) / slowest;
+        G * (per_micro + per_mini) * (1 + sc.cluster.compute_contention * devices) / slowest;
     if (!(total_ns < 1e18))
-      throw InputError(sc.profile.name, "its times and sizes over " +
-                                            std::to_string(sc.schedule.mini_batches) +
+      throw InputError(sc.profile.name, "its times and sizes over " + std::to_string(mini_batches) +
                                             " mini-batches add up to more than int64 nanoseconds can hold");
   }
   ScenarioResult out;
-  out.schedule = MakeSchedule(sc.schedule);
+  out.schedule = sc.given ? *sc.given : MakeSchedule(sc.schedule);
   const Schedule& s = out.schedule;
   const int stages = s.num_stages;
   const MemoryModel memory = MemoryModelFor(s, sc.profile.optimizer, sc.recompute);

@@ -19,7 +19,10 @@ namespace xpipe {
 struct Scenario {
   Profile profile;
   Cluster cluster;
-  ScheduleParams schedule;     // devices = N, micro_batches = T, ...
+  ScheduleParams schedule;  // devices = N, micro_batches = T, ...
+  // A schedule read from a file (annotated): run instead of generating one
+  // from `schedule` (whose devices, T and mini-batches are then its own).
+  std::optional<Schedule> given;
   int batch_size = 0;          // samples per mini-batch; 0 = the profile's batch
   std::vector<int> partition;  // layers per stage; empty = the profile's, else automatic
   bool recompute = false;

@@ -89,8 +89,10 @@ check "absurd speed" 2 "c_speed.json.speed[0]: must be between 0.001 and 1000" \
   t10 "$xpipe" sim --profile "$alex" --cluster "$tmp/c_speed.json"
 check "zero bandwidth" 2 "c_bw.json.link.bandwidth_GBps: must be between" \
   t10 "$xpipe" sim --profile "$alex" --cluster "$tmp/c_bw.json"
-printf '0F4000000000\n' >"$tmp/bomb.csv"
-check "13-byte CSV bomb" 2 "bomb.csv: its numbers ask for" t10 "$xpipe" schedule --check "$tmp/bomb.csv" --micro-batches 2
+printf '0F2000000000\n' >"$tmp/bomb.csv"
+check "13-byte CSV bomb" 2 "bomb.csv: micro-batch 2000000000 named, but the file holds only 1 actions" t10 "$xpipe" schedule --check "$tmp/bomb.csv" --micro-batches 2
+printf '0F4000000000\n' >"$tmp/bomb2.csv"
+check "CSV micro-batch past int32" 2 "number out of range" t10 "$xpipe" schedule --check "$tmp/bomb2.csv"
 printf '4000000000F0\n' >"$tmp/stage_bomb.csv"
 check "CSV stage bomb" 2 "number out of range" t10 "$xpipe" schedule --check "$tmp/stage_bomb.csv" --micro-batches 1
 printf '2000000F0\n' >"$tmp/stage_big.csv"
@@ -128,5 +130,33 @@ for e in dataflow event; do
 done
 check "engines agree" 0 "same" sh -c "cmp '$tmp/dataflow.txt' '$tmp/event.txt' && echo same"
 check "engines' traces agree" 0 "same" sh -c "cmp '$tmp/dataflow.trace.json' '$tmp/event.trace.json' && echo same"
+# Schedule files (issue 14): PyTorch's CSV in, xpipe's CSV and JSON out, sim.
+printf '0UNSHARD,0F0,0F1,0B0,0B1,0REDUCE_GRAD\n1F0,1B0,1F1,1B1,1REDUCE_GRAD\n' >"$tmp/pt.csv"
+check "check PyTorch csv" 0 "ok (2 devices, 2 stages, 1 mini-batches of 2 micro-batches" \
+  "$xpipe" schedule --check "$tmp/pt.csv"
+check "check notes the dropped actions" 0 "dropped 3 UNSHARD/RESHARD/REDUCE_GRAD" \
+  "$xpipe" schedule --check "$tmp/pt.csv"
+check "schedule file to xpipe csv" 0 "0F0,0F1,,0B0,,0B1,0U0" \
+  "$xpipe" schedule --schedule-file "$tmp/pt.csv" --format xpipe-csv
+check "schedule file to json" 0 '"kind": "xpipe"' \
+  "$xpipe" schedule --schedule-file "$tmp/pt.csv" --format json --policy xpipe
+check "gpipe in PyTorch's backward order" 0 "0F0,0F1,,,0B0,0B1" \
+  "$xpipe" schedule --schedule gpipe --stages 2 --mini-batches 1 --format csv --gpipe-backward-order forward
+check "sim schedule file, two policies" 0 "pt.csv (xpipe)" \
+  "$xpipe" sim --profile "$src/profiles/vgg16.json" --schedule-file "$tmp/pt.csv" --micro-batches 1 \
+  --policy gpipe,xpipe
+check "sim --policy without a file" 2 "--policy: needs --schedule-file" \
+  "$xpipe" sim --profile "$src/profiles/vgg16.json" --policy xpipe
+check "sim --schedules and a file" 2 "--schedules: give --schedules or --schedule-file" \
+  "$xpipe" sim --profile "$src/profiles/vgg16.json" --schedule-file "$tmp/pt.csv" --schedules gpipe
+check "sim unknown policy" 2 "--policy: unknown schedule 'fast'" \
+  "$xpipe" sim --profile "$src/profiles/vgg16.json" --schedule-file "$tmp/pt.csv" --policy fast
+check "check T against the file" 2 "holds 2 micro-batches, which do not split into mini-batches of 3" \
+  "$xpipe" schedule --check "$tmp/pt.csv" --micro-batches 3
+check "bad overlap" 2 "expected (A;B)OVERLAP_F_B" \
+  "$xpipe" schedule --check <(printf '(0F0;0B0)OVERLAP\n')
+check "bad gpipe order" 2 "--gpipe-backward-order: expected reverse or forward" \
+  "$xpipe" schedule --gpipe-backward-order up
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

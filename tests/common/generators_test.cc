@@ -54,7 +54,7 @@ TEST_P(GridTest, ValidatesLowersAndRoundTrips) {
       order.micro_batch = a.micro_batch;
       a = order;
     }
-  Schedule back = ParseCsv(ToCsv(lowered), T, "mem");
+  Schedule back = ParseCsv(ToCsv(lowered, CsvFlavour::kXPipe), T, "mem");
   back.kind = order_only.kind;
   EXPECT_EQ(back, order_only);
 }
