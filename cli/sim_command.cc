@@ -1,4 +1,5 @@
 // xpipe sim: simulate one or more schedules on a profile and a cluster.
+#include <algorithm>
 #include <iostream>
 
 #include "cli/options.h"
@@ -6,6 +7,7 @@
 #include "common/schedule_file.h"
 #include "common/schedule_io.h"
 #include "common/trace.h"
+#include "sim/baseline.h"
 #include "sim/report.h"
 #include "sim/scenario.h"
 #include "sim/sweep.h"
@@ -15,7 +17,7 @@ namespace xpipe::cli {
 int SimCommand(const Args& args) {
   po::options_description desc("options");
   std::string profile, cluster, schedules, partition, trace, target, out, engine, backward_weights, file,
-      policies;
+      policies, baseline, tolerance;
   std::vector<std::string> sweeps;
   int stages = 4, micro = 4, mini = 0, chunks = 1, batch = 0, threads = 0;
   double bandwidth = 0, latency = -1, memory_gib = 0, jitter = 0;
@@ -58,9 +60,13 @@ int SimCommand(const Args& args) {
       "prediction target: round-trip, closed-form, synchronous, own-backward")(
       "backward-weights", po::value(&backward_weights)->default_value("swap"),
       "a backward whose weights differ from its forward's: swap (two weight copies) or recompute (one more "
-      "forward)")("detail", "print the per-stage table of every schedule")(
-      "json", "print JSON instead of tables")("trace", po::value(&trace),
-                                              "write a Chrome/Perfetto trace of the first schedule")(
+      "forward)")("detail", "print the per-stage table of every schedule")("json",
+                                                                           "print JSON instead of tables")(
+      "baseline", po::value(&baseline),
+      "compare with a saved `xpipe sim --json`: a table of ratios; exit 1 when a schedule's throughput, peak "
+      "memory or staleness is worse than --tolerance")(
+      "tolerance", po::value(&tolerance)->default_value("0%"), "with --baseline: e.g. 2% or 0.02")(
+      "trace", po::value(&trace), "write a Chrome/Perfetto trace of the first schedule")(
       "sweep", po::value(&sweeps)->composing(),
       "sweep an axis, e.g. --sweep stages=2,4,8 (repeatable; "
       "axes: schedule stages micro-batches mini-batches batch-size bandwidth latency speed straggler "
@@ -69,6 +75,10 @@ int SimCommand(const Args& args) {
   po::variables_map vm;
   if (!Parse(args, desc, vm, "usage: xpipe sim --profile FILE [options]")) return 0;
 
+  const double tol = ParseTolerance(tolerance);
+  const std::string baseline_text = vm.count("baseline") ? ReadFile(baseline) : "";
+  if (vm.count("baseline") && !sweeps.empty())
+    throw InputError("--baseline", "compares schedules, not sweeps");
   Scenario base;
   base.profile = LoadProfile(profile);
   if (vm.count("cluster")) base.cluster = LoadCluster(cluster);
@@ -168,6 +178,18 @@ int SimCommand(const Args& args) {
   }
   if (!trace.empty())
     WriteFileAtomic(trace, ToChromeTrace(results.front().second.schedule, results.front().second.sim.trace));
+  if (vm.count("baseline")) {
+    const BaselineReport report = CompareWithBaseline(results, baseline_text, baseline, tol);
+    std::cout << report.Table();
+    const auto worse =
+        std::count_if(report.rows.begin(), report.rows.end(), [](const auto& r) { return r.worse; }) +
+        static_cast<long>(report.missing.size());
+    std::cout << (report.ok() ? "ok: nothing worse than the baseline by more than " + tolerance
+                              : std::to_string(worse) + " figure(s) worse than the baseline by more than " +
+                                    tolerance)
+              << "\n";
+    return report.ok() ? 0 : 1;
+  }
   if (vm.count("json")) {
     std::cout << ResultsJson(results);
     return 0;

@@ -1,6 +1,8 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <functional>
+#include <queue>
 
 #include "common/error.h"
 #include "common/message.h"
@@ -12,6 +14,12 @@ namespace xpipe::sim {
 namespace {
 
 enum EventType : std::uint32_t { kComputeDone, kLinkDone, kWake };
+
+// ceil for the non-negative times here, without a call into libm.
+TimeNs CeilNs(double ns) {
+  const auto whole = static_cast<TimeNs>(ns);
+  return static_cast<double>(whole) < ns ? whole + 1 : whole;
+}
 
 class EventEngine : EngineBase {
  public:
@@ -34,7 +42,7 @@ class EventEngine : EngineBase {
           TryStart(static_cast<int>(e.target));
           break;
         case kLinkDone:
-          LinkDone(static_cast<int>(e.target), e.payload);
+          LinkDone(static_cast<int>(e.target));
           break;
       }
     }
@@ -55,9 +63,10 @@ class EventEngine : EngineBase {
     TimeNs start_ns = 0;
     std::uint64_t generation = 0;
     TimeNs wake_ns = -1;  // a kWake is queued for then
+    Action running;       // a copy of the action computing: its row is long out of cache when it ends
   };
   struct Transfer {
-    double remaining_bytes;
+    double finish_tag;  // the link's virtual time at which its last byte has left
     std::int64_t g;
     std::int32_t channel, consumer_stage;
     bool forward;
@@ -68,11 +77,52 @@ class EventEngine : EngineBase {
   struct Channel {
     std::deque<std::size_t> waiting;  // sent, behind the one on the wire
     bool sending = false;
+    TimeNs free_ns = 0;  // exclusive links: when its last transfer's last byte leaves
+  };
+  // Processor sharing in virtual time, as fair-queueing schedulers keep it:
+  // `virtual_bytes` is what each transfer on the wire has been sent since the
+  // link was last idle, so a transfer put on with b bytes finishes when it
+  // reaches tag = virtual_bytes + b. Transfers wait in a heap by (tag, order
+  // put on): a start, a finish or the next finish time is O(log n), however
+  // many senders share the link.
+  struct OnWire {
+    double tag;
+    std::uint64_t order;
+    std::size_t id;
+    bool operator>(const OnWire& o) const { return tag != o.tag ? tag > o.tag : order > o.order; }
+  };
+  // The transfers on a link by (tag, order): a heap, plus a run of tags in
+  // rising order beside it, which takes the common case (transfers of equal
+  // size put on one after another) in O(1) and leaves the rest O(log n).
+  class OnWireQueue {
+   public:
+    bool empty() const { return run_.empty() && heap_.empty(); }
+    std::size_t size() const { return run_.size() + heap_.size(); }
+    void push(const OnWire& w) {
+      if (run_.empty() || !(run_.back() > w))
+        run_.push_back(w);
+      else
+        heap_.push(w);
+    }
+    const OnWire& top() const { return RunFirst() ? run_.front() : heap_.top(); }
+    void pop() {
+      if (RunFirst())
+        run_.pop_front();
+      else
+        heap_.pop();
+    }
+
+   private:
+    bool RunFirst() const { return !run_.empty() && (heap_.empty() || heap_.top() > run_.front()); }
+    std::deque<OnWire> run_;
+    std::priority_queue<OnWire, std::vector<OnWire>, std::greater<>> heap_;
   };
   struct Link {
-    std::vector<std::size_t> active;  // one transfer per channel, sharing the bandwidth
+    OnWireQueue active;  // one transfer per channel
+    double virtual_bytes = 0;
     TimeNs last_ns = 0;
-    std::uint64_t generation = 0;
+    std::uint64_t put_on = 0;
+    bool event_queued = false;  // a kLinkDone at or before the next finish
   };
 
   const std::vector<Action>& Row(int d) const { return s_.device_actions[d]; }
@@ -112,6 +162,10 @@ class EventEngine : EngineBase {
       }
       if (a.kind == ActionKind::kForward) rec_.ChangeInFlight(a, +1, start);
       dev.busy = true;
+      dev.running = a;
+      // The device's next action is read when this one ends, a thousand
+      // devices' events later on a long pipeline: ask for it now.
+      if (dev.next + 1 < row.size()) __builtin_prefetch(&row[dev.next + 1]);
       if (contention_ > 0) {
         AdvanceCompute();
         dev.remaining_ns = static_cast<double>(cost_(d, dev.next, a));
@@ -141,14 +195,14 @@ class EventEngine : EngineBase {
     const double slowdown = Slowdown(busy_.size());
     for (int d : busy_) {
       Device& dev = dev_[d];
-      const auto wait = static_cast<TimeNs>(std::ceil(std::max(0.0, dev.remaining_ns) * slowdown));
+      const TimeNs wait = CeilNs(std::max(0.0, dev.remaining_ns) * slowdown);
       q_.Schedule(q_.Now() + wait, kComputeDone, static_cast<std::uint32_t>(d), ++dev.generation);
     }
   }
 
   void ComputeDone(int d) {
     Device& dev = dev_[d];
-    const Action& a = Row(d)[dev.next];
+    const Action a = dev.running;
     dev.busy = false;
     if (contention_ > 0) {
       AdvanceCompute();
@@ -185,7 +239,20 @@ class EventEngine : EngineBase {
       Publish(forward, consumer_stage, g, q_.Now());
       return;
     }
-    const Transfer t{static_cast<double>(bytes), g, *channel, consumer_stage, forward, 0, a, bytes};
+    if (exclusive_links_) {
+      // A link only this channel uses: nothing can join it, so the transfer's
+      // times are known now (as a link event would find them) and its
+      // arrival is published ahead.
+      Channel& ch = channels_[*channel];
+      const TimeNs start = std::max(q_.Now(), ch.free_ns);
+      const TimeNs end =
+          start + CeilNs(static_cast<double>(bytes) * kNsPerSec / c_.cluster.link_bytes_per_sec);
+      ch.free_ns = end;
+      rec_.Transfer(*channel, start, end, a, bytes);
+      Publish(forward, consumer_stage, g, end + c_.cluster.link_latency_ns);
+      return;
+    }
+    const Transfer t{0, g, *channel, consumer_stage, forward, 0, a, bytes};
     std::size_t id;
     if (free_slots_.empty()) {
       id = transfers_.size();
@@ -204,7 +271,9 @@ class EventEngine : EngineBase {
     const int l = wiring_.channel_link[*channel];
     Advance(links_[l]);
     PutOnWire(id);
-    Reschedule(l);
+    // A transfer joining only slows the others: a finish event already
+    // queued comes early, finds nothing done and looks again.
+    if (!links_[l].event_queued) Reschedule(l);
   }
 
   // REQUIRES: the link is advanced to now.
@@ -212,47 +281,45 @@ class EventEngine : EngineBase {
     Transfer& t = transfers_[id];
     channels_[t.channel].sending = true;
     t.start_ns = q_.Now();
-    links_[wiring_.channel_link[t.channel]].active.push_back(id);
+    Link& link = links_[wiring_.channel_link[t.channel]];
+    t.finish_tag = link.virtual_bytes + static_cast<double>(t.bytes);
+    link.active.push({t.finish_tag, link.put_on++, id});
   }
 
   // Processor sharing: every transfer on the wire gets bandwidth / n.
   void Advance(Link& link) {
-    if (!link.active.empty()) {
-      const double per = static_cast<double>(q_.Now() - link.last_ns) * c_.cluster.link_bytes_per_sec /
-                         kNsPerSec / static_cast<double>(link.active.size());
-      for (std::size_t id : link.active) transfers_[id].remaining_bytes -= per;
-    }
+    if (!link.active.empty())
+      link.virtual_bytes += static_cast<double>(q_.Now() - link.last_ns) * c_.cluster.link_bytes_per_sec /
+                            kNsPerSec / static_cast<double>(link.active.size());
+    else
+      link.virtual_bytes = 0;  // idle: tags start afresh, exact as long as the link is
     link.last_ns = q_.Now();
   }
 
   void Reschedule(int l) {
     Link& link = links_[l];
-    ++link.generation;
     if (link.active.empty()) return;
-    double least = std::numeric_limits<double>::max();
-    for (std::size_t id : link.active) least = std::min(least, transfers_[id].remaining_bytes);
+    const double least = link.active.top().tag - link.virtual_bytes;
     const double share = c_.cluster.link_bytes_per_sec / static_cast<double>(link.active.size());
-    const TimeNs wait = static_cast<TimeNs>(std::ceil(std::max(0.0, least) * kNsPerSec / share));
-    q_.Schedule(q_.Now() + wait, kLinkDone, static_cast<std::uint32_t>(l), link.generation);
+    q_.Schedule(q_.Now() + CeilNs(std::max(0.0, least) * kNsPerSec / share), kLinkDone,
+                static_cast<std::uint32_t>(l));
+    link.event_queued = true;
   }
 
-  void LinkDone(int l, std::uint64_t generation) {
+  void LinkDone(int l) {
     Link& link = links_[l];
-    if (generation != link.generation) return;  // superseded by a later start or finish
+    link.event_queued = false;
     Advance(link);
-    std::size_t kept = 0;
-    for (std::size_t id : link.active) {
+    while (!link.active.empty() && link.active.top().tag - link.virtual_bytes <= 1e-3) {
+      const std::size_t id = link.active.top().id;
+      link.active.pop();
       const Transfer& t = transfers_[id];
-      if (t.remaining_bytes > 1e-3) {
-        link.active[kept++] = id;
-        continue;
-      }
       rec_.Transfer(t.channel, t.start_ns, q_.Now(), t.action, t.bytes);
       arrived_.push_back(id);
       if (!c_.cluster.overlap_compute && --dev_[wiring_.channel_sender[t.channel]].pending_sends == 0)
         pending_wake_.push_back(wiring_.channel_sender[t.channel]);
     }
-    link.active.resize(kept);
+    if (link.active.empty()) link.virtual_bytes = 0;
     for (std::size_t id : arrived_) {
       Channel& ch = channels_[transfers_[id].channel];
       ch.sending = false;
@@ -275,6 +342,9 @@ class EventEngine : EngineBase {
   }
 
   EventQueue q_;
+  // Every link carries one channel and a send does not hold its device: a
+  // transfer's times are known when it is sent, with no link events.
+  const bool exclusive_links_ = wiring_.one_channel_per_link && c_.cluster.overlap_compute;
   const double contention_ = c_.cluster.compute_contention;
   std::vector<int> busy_;  // devices computing (with contention)
   TimeNs compute_last_ns_ = 0;

@@ -2,8 +2,19 @@
 // number), so simultaneous events run in the order they were scheduled and
 // every run is bit-for-bit reproducible (as ns-3's EventKey). Owned by one
 // Simulator; not thread-safe.
+//
+// A radix heap (Ahuja, Mehlhorn, Orlin and Tarjan 1990): a simulation's clock
+// never runs backwards, so an event's bucket is the highest bit in which its
+// time differs from the last time popped. Scheduling is an append; popping
+// takes the lowest non-empty bucket and, when that is not the bucket of "now",
+// spreads it over the lower ones (each event moves down at most 64 times,
+// usually a few). Events of equal time are always in one bucket, appended in
+// the order they were scheduled, so ties keep that order with no sequence
+// comparisons.
 #pragma once
 
+#include <array>
+#include <bit>
 #include <cstdint>
 #include <vector>
 
@@ -14,65 +25,55 @@ namespace xpipe {
 
 struct Event {
   TimeNs time_ns = 0;
-  std::uint64_t seq = 0;
   std::uint32_t type = 0;  // meaning chosen by the owner
   std::uint32_t target = 0;
   std::uint64_t payload = 0;
 };
 
-// A 4-ary min-heap: half the depth of a binary heap and its children share
-// cache lines, which matters with a thousand devices' events in flight.
 class EventQueue {
  public:
   // REQUIRES: time_ns >= Now().
   void Schedule(TimeNs time_ns, std::uint32_t type, std::uint32_t target, std::uint64_t payload = 0) {
     XPIPE_CHECK(time_ns >= now_ns_, "event scheduled in the past");
-    heap_.push_back(Event{time_ns, next_seq_++, type, target, payload});
-    std::size_t i = heap_.size() - 1;
-    const Event e = heap_[i];
-    while (i > 0) {
-      const std::size_t parent = (i - 1) / 4;
-      if (!Before(e, heap_[parent])) break;
-      heap_[i] = heap_[parent];
-      i = parent;
-    }
-    heap_[i] = e;
+    Put(Event{time_ns, type, target, payload});
+    ++size_;
   }
-  bool Empty() const { return heap_.empty(); }
-  // Removes the earliest event and advances the clock to it.
+  bool Empty() const { return size_ == 0; }
+  // Removes the earliest event (the first scheduled of the earliest time)
+  // and advances the clock to it. REQUIRES: !Empty().
   Event Pop() {
-    const Event top = heap_.front();
-    const Event last = heap_.back();
-    heap_.pop_back();
-    const std::size_t n = heap_.size();
-    if (n > 0) {
-      std::size_t i = 0;
-      for (;;) {
-        const std::size_t first = 4 * i + 1;
-        if (first >= n) break;
-        std::size_t best = first;
-        const std::size_t end = first + 4 < n ? first + 4 : n;
-        for (std::size_t c = first + 1; c < end; ++c)
-          if (Before(heap_[c], heap_[best])) best = c;
-        if (!Before(heap_[best], last)) break;
-        heap_[i] = heap_[best];
-        i = best;
-      }
-      heap_[i] = last;
+    if (head_ == buckets_[0].size()) {
+      buckets_[0].clear();
+      head_ = 0;
+      nonempty_ &= ~1ULL;
+      // The lowest non-empty bucket holds the next time: make it "now" and
+      // spread the bucket below it.
+      const int i = std::countr_zero(nonempty_);
+      std::vector<Event>& b = buckets_[i];
+      TimeNs least = b.front().time_ns;
+      for (const Event& e : b) least = e.time_ns < least ? e.time_ns : least;
+      now_ns_ = least;
+      nonempty_ &= ~(1ULL << i);
+      for (const Event& e : b) Put(e);
+      b.clear();
     }
-    XPIPE_CHECK(top.time_ns >= now_ns_, "time ran backwards");
-    now_ns_ = top.time_ns;
-    return top;
+    --size_;
+    return buckets_[0][head_++];
   }
   TimeNs Now() const { return now_ns_; }
 
  private:
-  static bool Before(const Event& a, const Event& b) {
-    return a.time_ns != b.time_ns ? a.time_ns < b.time_ns : a.seq < b.seq;
+  void Put(const Event& e) {
+    const auto diff = static_cast<std::uint64_t>(e.time_ns ^ now_ns_);
+    const int i = diff == 0 ? 0 : 64 - std::countl_zero(diff);
+    buckets_[i].push_back(e);
+    nonempty_ |= 1ULL << i;
   }
-  std::vector<Event> heap_;
+  std::array<std::vector<Event>, 65> buckets_;
+  std::uint64_t nonempty_ = 0;  // bit i: bucket i holds events (bucket 64 is never used: times are >= 0)
+  std::size_t head_ = 0;        // bucket 0 is read from here (its events are all at Now())
+  std::size_t size_ = 0;
   TimeNs now_ns_ = 0;
-  std::uint64_t next_seq_ = 0;
 };
 
 }  // namespace xpipe

@@ -158,5 +158,24 @@ check "bad overlap" 2 "expected (A;B)OVERLAP_F_B" \
 check "bad gpipe order" 2 "--gpipe-backward-order: expected reverse or forward" \
   "$xpipe" schedule --gpipe-backward-order up
 
+# Regression check against a saved run (issue 17): the same run passes, a
+# slower link is caught (exit 1), a tolerance that covers it passes.
+"$xpipe" sim --profile "$src/profiles/vgg16.json" --schedules xpipe,gpipe --json >"$tmp/base.json"
+check "baseline: same run" 0 "ok: nothing worse" \
+  "$xpipe" sim --profile "$src/profiles/vgg16.json" --schedules xpipe,gpipe --baseline "$tmp/base.json"
+check "baseline: slower link" 1 "xpipe                        samples/s" \
+  "$xpipe" sim --profile "$src/profiles/vgg16.json" --schedules xpipe,gpipe --baseline "$tmp/base.json" \
+  --bandwidth-gbps 3 --tolerance 2%
+check "baseline: within tolerance" 0 "ok: nothing worse" \
+  "$xpipe" sim --profile "$src/profiles/vgg16.json" --schedules xpipe,gpipe --baseline "$tmp/base.json" \
+  --bandwidth-gbps 11 --tolerance 30%
+check "baseline: schedule gone" 1 "gpipe: in the baseline, not in this run" \
+  "$xpipe" sim --profile "$src/profiles/vgg16.json" --schedules xpipe --baseline "$tmp/base.json"
+check "baseline: bad tolerance" 2 "--tolerance: expected a fraction (0.02) or a percentage (2%), got 'two'" \
+  "$xpipe" sim --profile "$src/profiles/vgg16.json" --baseline "$tmp/base.json" --tolerance two
+printf '[{"schedule": "xpipe"}]' >"$tmp/bad_base.json"
+check "baseline: not a sim json" 2 "bad_base.json: [0]: missing field 'samples_per_sec'" \
+  "$xpipe" sim --profile "$src/profiles/vgg16.json" --baseline "$tmp/bad_base.json"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

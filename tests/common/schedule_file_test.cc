@@ -47,13 +47,16 @@ TEST(PyTorchCsv, MicroBatchesSplitAFileWithoutUpdates) {
   // Four micro-batches as two mini-batches of two: U(b) after the last
   // backward of mini-batch b (including its send).
   const Schedule s = ParseCsv(
-      "0F0,0SEND_F0,0F1,0SEND_F1,0RECV_B0,0B0,0RECV_B1,0B1,0F2,0SEND_F2,0F3,0SEND_F3,0RECV_B2,0B2,0RECV_B3,0B3\n"
-      "1RECV_F0,1F0,1B0,1SEND_B0,1RECV_F1,1F1,1B1,1SEND_B1,1RECV_F2,1F2,1B2,1SEND_B2,1RECV_F3,1F3,1B3,1SEND_B3\n",
+      "0F0,0SEND_F0,0F1,0SEND_F1,0RECV_B0,0B0,0RECV_B1,0B1,0F2,0SEND_F2,0F3,0SEND_F3,0RECV_B2,0B2,0RECV_B3,"
+      "0B3\n"
+      "1RECV_F0,1F0,1B0,1SEND_B0,1RECV_F1,1F1,1B1,1SEND_B1,1RECV_F2,1F2,1B2,1SEND_B2,1RECV_F3,1F3,1B3,1SEND_"
+      "B3\n",
       2, "g.csv");
   EXPECT_EQ(s.mini_batches, 2);
-  EXPECT_EQ(Row(s, 1),
-            "1RECV_F0 1F0 1B0 1SEND_B0 1RECV_F1 1F1 1B1 1SEND_B1 1U0 1RECV_F2 1F2 1B2 1SEND_B2 1RECV_F3 1F3 1B3 "
-            "1SEND_B3 1U1");
+  EXPECT_EQ(
+      Row(s, 1),
+      "1RECV_F0 1F0 1B0 1SEND_B0 1RECV_F1 1F1 1B1 1SEND_B1 1U0 1RECV_F2 1F2 1B2 1SEND_B2 1RECV_F3 1F3 1B3 "
+      "1SEND_B3 1U1");
   EXPECT_TRUE(Validate(s).ok) << Validate(s).error;
 }
 
@@ -64,8 +67,9 @@ TEST(PyTorchCsv, MicroBatchesAreInferredFromUpdatesAndCheckedAgainstTheFlag) {
     ParseCsv(text, 4, "x.csv");
     FAIL() << "expected InputError";
   } catch (const InputError& e) {
-    EXPECT_STREQ(e.what(), "--micro-batches: 4 per mini-batch, but x.csv holds 4 micro-batches in 2 "
-                           "mini-batches (T = 2)");
+    EXPECT_STREQ(e.what(),
+                 "--micro-batches: 4 per mini-batch, but x.csv holds 4 micro-batches in 2 "
+                 "mini-batches (T = 2)");
   }
 }
 
@@ -91,7 +95,8 @@ TEST(PyTorchCsv, WrittenWithoutUpdatesOrLocalHandOffsOrIdleCellsWhenLowered) {
   // backward, where PyTorch reduces, not at the end of the device's row).
   const auto passes = [](Schedule x) {
     for (auto& row : x.device_actions)
-      row.erase(std::remove_if(row.begin(), row.end(), [](const Action& a) { return a.kind == ActionKind::kUpdate; }),
+      row.erase(std::remove_if(row.begin(), row.end(),
+                               [](const Action& a) { return a.kind == ActionKind::kUpdate; }),
                 row.end());
     return x.device_actions;
   };

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 #include <tuple>
 
@@ -33,6 +34,38 @@ TEST(EventQueue, TiesRunInInsertionOrder) {
   while (!q.Empty()) order.push_back(q.Pop().target);
   EXPECT_EQ(order, (std::vector<std::uint32_t>{2, 4, 1, 3}));
   EXPECT_EQ(q.Now(), 10);
+}
+
+// Against a sorted reference (std::map on (time, order scheduled)): random
+// interleavings of scheduling and popping, times from "now" to far ahead,
+// many ties.
+TEST(EventQueue, MatchesASortedReference) {
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 20; ++round) {
+    EventQueue q;
+    std::map<std::pair<TimeNs, std::uint64_t>, std::uint32_t> ref;
+    std::uint64_t order = 0;
+    std::uint32_t id = 0;
+    for (int step = 0; step < 20000; ++step) {
+      if (ref.empty() || rng() % 3 != 0) {
+        const std::uint64_t r = rng();
+        const TimeNs ahead = r % 4 == 0 ? 0 : static_cast<TimeNs>(rng() % (1ULL << (r % 40)));
+        q.Schedule(q.Now() + ahead, 0, id);
+        ref.emplace(std::make_pair(q.Now() + ahead, order++), id++);
+      } else {
+        const Event e = q.Pop();
+        ASSERT_EQ(e.target, ref.begin()->second);
+        ASSERT_EQ(e.time_ns, ref.begin()->first.first);
+        ASSERT_EQ(q.Now(), e.time_ns);
+        ref.erase(ref.begin());
+      }
+    }
+    while (!ref.empty()) {
+      ASSERT_EQ(q.Pop().target, ref.begin()->second);
+      ref.erase(ref.begin());
+    }
+    EXPECT_TRUE(q.Empty());
+  }
 }
 
 // GPipe / 1F1B-flush on uniform stages, free transfers: (T+N-1)(f+b) per
@@ -128,6 +161,29 @@ TEST(Simulator, SharedBusContention) {
   EXPECT_EQ(r.trace.transfer_tracks,
             (std::vector<std::string>{"bus d0->d1", "bus d1->d0", "bus d1->d2", "bus d2->d1"}));
   EXPECT_EQ(r.link_bytes[0], 2 * 2 * 2 * 1000000);  // 2 cuts x 2 micro-batches x (activation, gradient)
+}
+
+// A bus shared by processor sharing is work-conserving: with free compute
+// and no latency, some transfer is always on it until the last gradient
+// lands (every waiting sender waits on data that is on the wire), so 256
+// senders finish exactly when the bus has carried every byte, 2 (N-1) T
+// messages of b bytes at the bus bandwidth (plus at most 1 ns of rounding
+// per finish).
+TEST(Simulator, SharedBusWithManySendersIsWorkConserving) {
+  const int N = 257, T = 4;
+  const Bytes b = 1 << 20;
+  const Schedule s = Sched(ScheduleKind::kGPipe, N, T, 1);
+  SimConfig c = UniformConfig(s, 0, 0, b);
+  c.cluster.link_bytes_per_sec = 10e9;
+  c.cluster.link_latency_ns = 0;
+  c.cluster.topology = Topology::kSharedBus;
+  c.engine = SimEngine::kEventQueue;
+  const SimResult r = Simulate(s, c);
+  const std::int64_t messages = 2LL * (N - 1) * T;
+  const double exact_ns = static_cast<double>(messages) * b / c.cluster.link_bytes_per_sec * kNsPerSec;
+  EXPECT_GE(static_cast<double>(r.makespan_ns), exact_ns - 1);
+  EXPECT_LE(static_cast<double>(r.makespan_ns), exact_ns + static_cast<double>(messages));
+  EXPECT_EQ(r.link_bytes[0], messages * b);
 }
 
 // Memory: PipeDream keeps N-k versions and N-k activations; GPipe one
