@@ -1,5 +1,8 @@
 // xpipe sim: simulate one or more schedules on a profile and a cluster.
+#include <sys/resource.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <iostream>
 
 #include "cli/options.h"
@@ -60,8 +63,9 @@ int SimCommand(const Args& args) {
       "prediction target: round-trip, closed-form, synchronous, own-backward")(
       "backward-weights", po::value(&backward_weights)->default_value("swap"),
       "a backward whose weights differ from its forward's: swap (two weight copies) or recompute (one more "
-      "forward)")("detail", "print the per-stage table of every schedule")("json",
-                                                                           "print JSON instead of tables")(
+      "forward)")("detail", "print the per-stage table of every schedule")(
+      "stats", "print the simulator's own speed on stderr: actions/s, events/s, wall time, peak memory")(
+      "json", "print JSON instead of tables")(
       "baseline", po::value(&baseline),
       "compare with a saved `xpipe sim --json`: a table of ratios; exit 1 when a schedule's throughput, peak "
       "memory or staleness is worse than --tolerance")(
@@ -178,6 +182,22 @@ int SimCommand(const Args& args) {
   }
   if (!trace.empty())
     WriteFileAtomic(trace, ToChromeTrace(results.front().second.schedule, results.front().second.sim.trace));
+  if (vm.count("stats")) {
+    for (const auto& [name, r] : results) {
+      const SimResult& m = r.sim;
+      const double sec = std::max(m.seconds, 1e-9);
+      std::fprintf(stderr, "stats: %s: %lld actions%s in %.3f s: %.2f M actions/s", name.c_str(),
+                   static_cast<long long>(m.actions), m.events ? "" : " (dataflow engine, no events)",
+                   m.seconds, static_cast<double>(m.actions) / sec / 1e6);
+      if (m.events)
+        std::fprintf(stderr, ", %lld events, %.2f M events/s (event engine)",
+                     static_cast<long long>(m.events), static_cast<double>(m.events) / sec / 1e6);
+      std::fprintf(stderr, "\n");
+    }
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    std::fprintf(stderr, "stats: peak resident memory %.1f MiB (the whole process)\n", u.ru_maxrss / 1024.0);
+  }
   if (vm.count("baseline")) {
     const BaselineReport report = CompareWithBaseline(results, baseline_text, baseline, tol);
     std::cout << report.Table();

@@ -82,7 +82,10 @@ std::vector<torch::Tensor> Optimizer::Direction(const std::vector<torch::Tensor>
       case OptimizerKind::kAdamW: {
         const double bc1 = 1.0 - std::pow(c_.beta1, static_cast<double>(steps_));
         const double bc2 = 1.0 - std::pow(c_.beta2, static_cast<double>(steps_));
-        torch::Tensor di = (a_[i] / bc1) / ((b_[i] / bc2).sqrt() + c_.eps);
+        // The same operations as (m / bc1) / (sqrt(v / bc2) + eps), in place
+        // where they can be: two new tensors instead of five.
+        const torch::Tensor denom = b_[i].div(bc2).sqrt_().add_(c_.eps);
+        torch::Tensor di = a_[i].div(bc1).div_(denom);
         if (c_.kind == OptimizerKind::kAdamW) di.add_(params[i], c_.weight_decay);
         d.push_back(di);
         break;
@@ -114,7 +117,7 @@ std::vector<torch::Tensor> Predict(const Optimizer& opt, const std::vector<torch
   const std::vector<torch::Tensor> d = opt.Direction(w);
   std::vector<torch::Tensor> made;
   made.reserve(w.size());
-  for (std::size_t i = 0; i < w.size(); ++i) made.push_back(w[i] - lr * horizon * d[i]);
+  for (std::size_t i = 0; i < w.size(); ++i) made.push_back(torch::add(w[i], d[i], -lr * horizon));
   return made;
 }
 

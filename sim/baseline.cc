@@ -35,7 +35,8 @@ Figures Read(const json& o, const std::string& at) {
   f.samples_per_sec = Number(Field(o, "samples_per_sec", at), at + ".samples_per_sec");
   const json& memory = Field(o, "peak_memory_bytes", at);
   if (!memory.is_array()) throw InputError(at + ".peak_memory_bytes", "expected an array");
-  for (const json& m : memory) f.peak_memory_bytes = std::max(f.peak_memory_bytes, Number(m, at + ".peak_memory_bytes"));
+  for (const json& m : memory)
+    f.peak_memory_bytes = std::max(f.peak_memory_bytes, Number(m, at + ".peak_memory_bytes"));
   const json& steady = Field(o, "steady_state", at);
   if (!steady.is_array()) throw InputError(at + ".steady_state", "expected an array");
   for (std::size_t k = 0; k < steady.size(); ++k) {
@@ -67,7 +68,8 @@ double ParseTolerance(const std::string& text) {
 }
 
 bool BaselineReport::ok() const {
-  return missing.empty() && std::none_of(rows.begin(), rows.end(), [](const BaselineRow& r) { return r.worse; });
+  return missing.empty() &&
+         std::none_of(rows.begin(), rows.end(), [](const BaselineRow& r) { return r.worse; });
 }
 
 std::string BaselineReport::Table() const {
@@ -78,8 +80,8 @@ std::string BaselineReport::Table() const {
   out += line;
   for (const BaselineRow& r : rows) {
     const double ratio = r.baseline > 0 ? r.now / r.baseline : (r.now > 0 ? INFINITY : 1.0);
-    std::snprintf(line, sizeof line, "%-28s %-18s %16.6g %16.6g %8.4f%s\n", r.schedule.c_str(), r.figure.c_str(),
-                  r.baseline, r.now, ratio, r.worse ? "  WORSE" : "");
+    std::snprintf(line, sizeof line, "%-28s %-18s %16.6g %16.6g %8.4f%s\n", r.schedule.c_str(),
+                  r.figure.c_str(), r.baseline, r.now, ratio, r.worse ? "  WORSE" : "");
     out += line;
   }
   for (const std::string& m : missing) out += m + ": in the baseline, not in this run  WORSE\n";
@@ -97,7 +99,8 @@ BaselineReport CompareWithBaseline(const std::vector<NamedResult>& results, cons
     const json& name = Field(base[i], "schedule", at);
     if (!name.is_string()) throw InputError(at + ".schedule", "expected a string");
     const Figures b = Read(base[i], at);
-    const auto it = std::find_if(now.begin(), now.end(), [&](const json& o) { return o.at("schedule") == name; });
+    const auto it =
+        std::find_if(now.begin(), now.end(), [&](const json& o) { return o.at("schedule") == name; });
     if (it == now.end()) {
       report.missing.push_back(name.get<std::string>());
       continue;
@@ -108,7 +111,8 @@ BaselineReport CompareWithBaseline(const std::vector<NamedResult>& results, cons
                            n.samples_per_sec < b.samples_per_sec * (1 - tolerance)});
     report.rows.push_back({s, "peak memory (B)", b.peak_memory_bytes, n.peak_memory_bytes,
                            n.peak_memory_bytes > b.peak_memory_bytes * (1 + tolerance)});
-    report.rows.push_back({s, "staleness", b.staleness, n.staleness, n.staleness > b.staleness * (1 + tolerance)});
+    report.rows.push_back(
+        {s, "staleness", b.staleness, n.staleness, n.staleness > b.staleness * (1 + tolerance)});
   }
   return report;
 }

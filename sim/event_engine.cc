@@ -31,8 +31,16 @@ class EventEngine : EngineBase {
 
   SimResult Run() {
     for (int d = 0; d < D_; ++d) TryStart(d);
+    std::int64_t events = 0;
     while (!q_.Empty()) {
       const Event e = q_.Pop();
+      ++events;
+#ifdef XPIPE_TEST_SLOWDOWN
+      // Test-only (bench/CMakeLists.txt: sim_bench_slowed): extra work per
+      // event, so that the test of bench/run.sh sees a slower build caught.
+      for (volatile int spin = 0; spin < XPIPE_TEST_SLOWDOWN; spin = spin + 1) {
+      }
+#endif
       switch (e.type) {
         case kComputeDone:
           if (contention_ > 0 && e.payload != dev_[e.target].generation) break;  // superseded
@@ -49,7 +57,9 @@ class EventEngine : EngineBase {
     for (int d = 0; d < D_; ++d)
       XPIPE_CHECK(dev_[d].next == Row(d).size(),
                   "simulation stalled: the schedule deadlocks (validate it first)");
-    return rec_.Finish(q_.Now());
+    SimResult r = rec_.Finish(q_.Now());
+    r.events = events;
+    return r;
   }
 
  private:

@@ -1,5 +1,7 @@
 #include "sim/simulator.h"
 
+#include <chrono>
+
 #include "common/error.h"
 #include "common/versioning.h"
 #include "sim/engines.h"
@@ -26,7 +28,12 @@ SimResult Run(const Schedule& s, const SimConfig& config) {
 
 }  // namespace
 
-SimResult Simulate(const Schedule& s, const SimConfig& config) { return Run(s, config); }
+SimResult Simulate(const Schedule& s, const SimConfig& config) {
+  const auto start = std::chrono::steady_clock::now();
+  SimResult r = Run(s, config);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
 
 BilledWork Billed(const Schedule& s) {
   BilledWork w;

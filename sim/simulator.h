@@ -59,6 +59,8 @@ struct SimResult {
   std::vector<std::string> link_names;   // "d0->d1" in (sender, receiver) order, or "bus"
   std::vector<Bytes> link_bytes;         // per link
   std::int64_t actions = 0;              // compute and update actions run
+  std::int64_t events = 0;               // events the event engine handled; 0 from the dataflow engine
+  double seconds = 0;                    // wall time the simulation itself took (for --stats)
   Trace trace;                           // track names always; spans and memory with record_trace
 };
 
