@@ -85,7 +85,7 @@ class EventEngine : EngineBase {
     Bytes bytes;
   };
   struct Channel {
-    std::deque<std::size_t> waiting;  // sent, behind the one on the wire
+    std::deque<Transfer> waiting;  // sent, behind the one on the wire (a record only once on it)
     bool sending = false;
     TimeNs free_ns = 0;  // exclusive links: when its last transfer's last byte leaves
   };
@@ -263,27 +263,30 @@ class EventEngine : EngineBase {
       return;
     }
     const Transfer t{0, g, *channel, consumer_stage, forward, 0, a, bytes};
-    std::size_t id;
-    if (free_slots_.empty()) {
-      id = transfers_.size();
-      transfers_.push_back(t);
-    } else {
-      id = free_slots_.back();
-      free_slots_.pop_back();
-      transfers_[id] = t;
-    }
     if (!c_.cluster.overlap_compute) ++dev_[d].pending_sends;
     Channel& ch = channels_[*channel];
     if (ch.sending) {
-      ch.waiting.push_back(id);
+      ch.waiting.push_back(t);
       return;
     }
     const int l = wiring_.channel_link[*channel];
     Advance(links_[l]);
-    PutOnWire(id);
+    PutOnWire(Slot(t));
     // A transfer joining only slows the others: a finish event already
     // queued comes early, finds nothing done and looks again.
     if (!links_[l].event_queued) Reschedule(l);
+  }
+
+  // A record for a transfer going on the wire (at most one per channel).
+  std::size_t Slot(const Transfer& t) {
+    if (free_slots_.empty()) {
+      transfers_.push_back(t);
+      return transfers_.size() - 1;
+    }
+    const std::size_t id = free_slots_.back();
+    free_slots_.pop_back();
+    transfers_[id] = t;
+    return id;
   }
 
   // REQUIRES: the link is advanced to now.
@@ -334,7 +337,7 @@ class EventEngine : EngineBase {
       Channel& ch = channels_[transfers_[id].channel];
       ch.sending = false;
       if (!ch.waiting.empty()) {
-        const std::size_t next = ch.waiting.front();
+        const std::size_t next = Slot(ch.waiting.front());
         ch.waiting.pop_front();
         PutOnWire(next);
       }
