@@ -1,5 +1,6 @@
 // The executor's own costs (counter "units": actions, hand-offs or MiB per
-// iteration), each with the reference bench/run.sh divides it by (measured in the same run, so the ratio holds on a noisy machine):
+// iteration), each with the reference bench/run.sh divides it by (measured in the same run, so the ratio
+// holds on a noisy machine):
 //  - per action: 2 stages of the small MLP on 1-sample micro-batches, GPipe,
 //    wall time / actions; reference: one hand-off between two threads over a
 //    mutex and a condition variable (what any threaded pipeline pays);

@@ -3,7 +3,8 @@
 # every figure is a ratio to a reference measured in the same run (a plain
 # critical-path loop over the same actions, a memcpy of the same bytes, a
 # thread hand-off), compared with the committed bench/baseline.json. Fails
-# (exit 1) when a ratio is worse than its baseline by more than --threshold.
+# (exit 1) when a ratio is worse than its baseline by more than --threshold
+# (100 % for the two figures made of thread wake-ups, which swing the most).
 #
 #   bench/run.sh [--build DIR] [--threshold 0.35] [--update] [--quick] [--slowed]
 #
@@ -69,6 +70,10 @@ REFERENCE = {
     "BM_WeightSwap/16": "BM_Memcpy/16",
     "BM_Prediction/16": "BM_Memcpy/16",
 }
+# Thread wake-ups on a shared 2-core machine swing +-60 % between runs, more
+# than their reference follows: those figures get a looser threshold.
+LOOSE = {"BM_ExecutorPerAction": 1.0, "BM_HandOff": 1.0}
+
 def reference(name):
     if name in REFERENCE:
         return REFERENCE[name]
@@ -94,7 +99,7 @@ print(f"{'benchmark':44} {'per unit':>12} {'reference':>12} {'ratio':>9} {'basel
 for name, (t, rt, ratio, ref) in ratios.items():
     b = base.get(name)
     change = f"{ratio / b - 1:+.0%}" if b else "new"
-    bad = b is not None and ratio > b * (1 + threshold)
+    bad = b is not None and ratio > b * (1 + max(threshold, LOOSE.get(name, 0)))
     worse += bad
     unit = "ns"
     print(f"{name:44} {t:10.1f}{unit} {rt:10.1f}{unit} {ratio:9.3f} {b if b else float('nan'):9.3f} {change:>8}"
