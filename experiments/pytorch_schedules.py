@@ -171,6 +171,19 @@ def load_in_pytorch(path, n, stages, t, fmt):
         return False, e
 
 
+def xpipe_file_in_pytorch(args, path, n, stages, t, fmt, what):
+    """xpipe writes a CSV (args), PyTorch's _load_csv(fmt) reads it: (ok, runtime)."""
+    r = xpipe(*args)
+    if r.returncode != 0:
+        check(False, f"{what}: xpipe {' '.join(args[:3])}: {r.stderr.strip()[-200:]}")
+        return False, None
+    with open(path, "w") as f:
+        f.write(r.stdout)
+    ok, rt = load_in_pytorch(path, n, stages, t, fmt)
+    check(ok, f"{what}: PyTorch _load_csv({fmt}) refuses xpipe's file: {str(rt)[:200]}")
+    return ok, rt
+
+
 ns = [2, 4] if QUICK else [2, 4, 8]
 print(f"torch {torch.__version__}; xpipe {XPIPE}", flush=True)
 
@@ -228,14 +241,8 @@ for name, n, t, sch, stages in cases:
     # xpipe writes it back; PyTorch reads it and finds its own order.
     for flag, fmt in [([], "compute_only"), (["--lowered"], "compute_comms")]:
         back = os.path.join(OUT, f"{tag}_xpipe{'_lowered' if flag else ''}.csv")
-        r = xpipe("schedule", "--schedule-file", plain, "--format", "csv", *flag)
-        if r.returncode != 0:
-            check(False, f"{tag}: xpipe --format csv {flag}: {r.stderr.strip()[-200:]}")
-            continue
-        with open(back, "w") as f:
-            f.write(r.stdout)
-        ok, rt = load_in_pytorch(back, n, stages, t, fmt)
-        check(ok, f"{tag}: PyTorch _load_csv({fmt}) of xpipe's file: {rt}")
+        ok, rt = xpipe_file_in_pytorch(["schedule", "--schedule-file", plain, "--format", "csv", *flag], back, n,
+                                       stages, t, fmt, tag)
         if ok:
             got = compute_order(rt.pipeline_order if fmt == "compute_only" else rt.pipeline_order_with_comms)
             check(got == compute_order(order), f"{tag}: xpipe's {fmt} file has another compute order")
@@ -252,14 +259,7 @@ for kind in ["gpipe", "1f1b-flush", "interleaved-1f1b", "zb-h1"]:
                     "--mini-batches", "1", "--format", "csv", "--gpipe-backward-order", "forward", *chunks]
             for flag, fmt in [([], "compute_only"), (["--lowered"], "compute_comms")]:
                 path = os.path.join(OUT, f"xpipe_{kind}_N{n}_T{t}{'_lowered' if flag else ''}.csv")
-                r = xpipe(*base, *flag)
-                if r.returncode != 0:
-                    check(False, f"xpipe {kind} N={n} T={t}: {r.stderr.strip()}")
-                    continue
-                with open(path, "w") as f:
-                    f.write(r.stdout)
-                ok, rt = load_in_pytorch(path, n, stages, t, fmt)
-                check(ok, f"xpipe {kind} N={n} T={t} {fmt}: PyTorch refuses: {str(rt)[:200]}")
+                ok, rt = xpipe_file_in_pytorch([*base, *flag], path, n, stages, t, fmt, f"xpipe {kind} N={n} T={t}")
                 if ok and not flag and kind in SAME:
                     try:
                         ref, _ = make(SAME[kind], n, t)
