@@ -21,7 +21,7 @@ std::string OneLine(std::string s) {
 int TrainCommand(const Args& args) {
   po::options_description desc("options");
   exec::TrainConfig c;
-  std::string schedule, optimizer, lr_schedule, partition, target, backward_weights, file, policy;
+  std::string schedule, optimizer, lr_schedule, partition, target, backward_weights, file, policy, prediction;
   desc.add_options()("help,h", "show this help")("model", po::value(&c.model)->default_value("cnn"),
                                                  "mlp, cnn, vgg, resnet")(
       "data", po::value(&c.data)->default_value("fashion-mnist"), "fashion-mnist or synthetic")(
@@ -58,6 +58,10 @@ int TrainCommand(const Args& args) {
       "between ranks under torchrun: auto (nccl with cuda, else gloo), gloo, nccl")(
       "comm-timeout", po::value(&c.comm_timeout_s)->default_value(300),
       "seconds a rank waits on a live but silent peer (a dead one is noticed at once)")(
+      "prediction", po::value(&prediction)->default_value("adaptive"),
+      "predicting schedules (xpipe, spectrain, pipeoptim): adaptive (each stage scales its predicted step by "
+      "a "
+      "factor in [0, 1] fitted to its own past predictions) or fixed (the papers' W - lr s D)")(
       "backward-weights", po::value(&backward_weights)->default_value("swap"),
       "a backward whose weights differ from its forward's: swap (load them under the saved activations) "
       "or recompute (run the forward again with them)")("checkpoint", po::value(&c.checkpoint),
@@ -92,6 +96,9 @@ int TrainCommand(const Args& args) {
   c.backward_weights = ParseWeightSwitch(backward_weights, "--backward-weights");
   if (c.backward_weights == WeightSwitch::kNone)
     throw InputError("--backward-weights", "expected swap or recompute");
+  if (prediction != "adaptive" && prediction != "fixed")
+    throw InputError("--prediction", "expected adaptive or fixed (got '" + prediction + "')");
+  c.adaptive_prediction = prediction == "adaptive";
   if (vm.count("policy") && !vm.count("schedule-file")) throw InputError("--policy", "needs --schedule-file");
   if (vm.count("schedule-file")) {
     for (const char* flag : {"schedule", "stages", "chunks"})
@@ -131,9 +138,14 @@ int TrainCommand(const Args& args) {
     if (c.launch) std::printf("(%d ranks, one per stage device; this is rank 0)\n", c.launch->world);
   }
   c.on_epoch = [](const exec::EpochStats& s) {
-    std::printf("%5d  %10.4f  %8.2f%%  %9.4f  %7.2f%%  %8.1f  %10.1f  %9.3f\n", s.epoch, s.train_loss,
+    std::printf("%5d  %10.4f  %8.2f%%  %9.4f  %7.2f%%  %8.1f  %10.1f  %9.3f", s.epoch, s.train_loss,
                 100 * s.train_accuracy, s.test_loss, 100 * s.test_accuracy, s.seconds, s.samples_per_sec,
                 s.prediction_error);
+    if (s.prediction_error > 0) {  // the factor each stage predicted with, on average
+      std::printf("  scale");
+      for (double f : s.stage_prediction_scale) std::printf(" %.2f", f);
+    }
+    std::printf("\n");
     std::fflush(stdout);
   };
   try {

@@ -39,9 +39,11 @@ struct Executor::Stage {
   struct Pending {
     int64_t target = 0, version = 0;
     int horizon = 0;
-    std::vector<torch::Tensor> predicted, base;
+    double scale = 1;                            // the factor the weights were handed out with
+    std::vector<torch::Tensor> predicted, base;  // predicted: W_hat at scale 1
   };
   std::vector<Pending> pending;
+  PredictionScale scale;
 
   struct Context {                // one in-flight micro-batch
     torch::Tensor input, output;  // output: activation, or the loss on the last stage
@@ -187,11 +189,14 @@ class Executor::Interpreter {
     const auto& c = ex_.config_;
     const double lr = LearningRate(c.optimizer.lr, c.lr_schedule, st.opt->steps(), c.total_steps);
     std::vector<torch::Tensor> made = Predict(*st.opt, st.w, lr, k.second);
+    const double scale = c.adaptive_prediction ? st.scale.value() : 1.0;
     // Kept with W_v to measure the prediction's error once its target exists.
-    Stage::Pending p{k.first + k.second, k.first, k.second, made, {}};
+    Stage::Pending p{k.first + k.second, k.first, k.second, scale, made, {}};
     for (const auto& t : st.w) p.base.push_back(t.detach().clone());
     st.pending.push_back(std::move(p));
     ++result_.weight_copies[st.index];
+    if (scale != 1.0)
+      for (std::size_t i = 0; i < made.size(); ++i) made[i] = torch::lerp(st.w[i], made[i], scale);
     return st.store[k] = std::move(made);
   }
   void release(Stage& st, const Key& k) {
@@ -408,9 +413,23 @@ class Executor::Interpreter {
         continue;
       }
       const double denom = Distance(it->base, st.w);
-      if (denom > 0)
-        (*errors)[a.stage].push_back(
-            {a.stage, it->version, it->horizon, Distance(it->predicted, st.w) / denom});
+      double r_dot_p = 0, p_dot_p = 0;  // realised and predicted steps (scale 1)
+      for (std::size_t i = 0; i < st.w.size(); ++i) {
+        const torch::Tensor p = (it->predicted[i] - it->base[i]).to(torch::kFloat64);
+        r_dot_p += (st.w[i] - it->base[i]).to(torch::kFloat64).mul(p).sum().item<double>();
+        p_dot_p += p.mul(p).sum().item<double>();
+      }
+      if (denom > 0) {
+        double used = Distance(it->predicted, st.w);
+        if (it->scale != 1.0) {
+          std::vector<torch::Tensor> w_hat;
+          for (std::size_t i = 0; i < st.w.size(); ++i)
+            w_hat.push_back(torch::lerp(it->base[i], it->predicted[i], it->scale));
+          used = Distance(w_hat, st.w);
+        }
+        (*errors)[a.stage].push_back({a.stage, it->version, it->horizon, used / denom, it->scale});
+      }
+      st.scale.Add(r_dot_p, p_dot_p);
       it = st.pending.erase(it);
     }
     if (done != nullptr && a.stage == s_.num_stages - 1) ++*done;
@@ -461,6 +480,7 @@ std::vector<torch::Tensor>& Executor::params(int k) { return stages_.at(k)->w; }
 Optimizer& Executor::optimizer(int k) { return *stages_.at(k)->opt; }
 int64_t Executor::version(int k) const { return stages_.at(k)->version; }
 void Executor::set_version(int k, int64_t v) { stages_.at(k)->version = v; }
+PredictionScale& Executor::prediction_scale(int k) { return stages_.at(k)->scale; }
 
 namespace {
 

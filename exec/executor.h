@@ -28,6 +28,7 @@
 
 #include <torch/types.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -67,6 +68,25 @@ struct ExecConfig {
   LrSchedule lr_schedule = LrSchedule::kConstant;
   int64_t total_steps = 0;  // optimizer steps in the whole run, for the lr schedule
   bool record_trace = false;
+  // Prediction that checks itself: each stage scales its predicted step
+  // W - lr * s * D by a factor c in [0, 1] fitted to its own earlier
+  // predictions (PredictionScale); false = c = 1 always (the papers').
+  bool adaptive_prediction = false;
+};
+
+// The least-squares scale of a stage's predicted steps: for each measured
+// prediction, p = W_hat - W_v (the step predicted with c = 1) and r =
+// W_target - W_v (the step that happened); c = sum <r, p> / sum <p, p> over
+// them, older ones weighing `decay` less per prediction, clamped to [0, 1]:
+// a prediction that does not help fades to none.
+struct PredictionScale {
+  double decay = 0.9;
+  double rp = 0, pp = 0;  // discounted sums of <r, p> and <p, p>
+  double value() const { return pp > 0 ? std::clamp(rp / pp, 0.0, 1.0) : 1.0; }
+  void Add(double r_dot_p, double p_dot_p) {
+    rp = decay * rp + r_dot_p;
+    pp = decay * pp + p_dot_p;
+  }
 };
 
 // Input and label of micro-batch j of mini-batch b (b counted from the start
@@ -89,6 +109,7 @@ struct PredictionError {
   int64_t version = 0;
   int horizon = 0;
   double ratio = 0;
+  double scale = 1;  // the factor the prediction was made with (adaptive prediction)
 };
 
 // What this process saw. loss and correct are filled where the last stage is
@@ -145,6 +166,8 @@ class Executor {
   Optimizer& optimizer(int k);
   int64_t version(int k) const;
   void set_version(int k, int64_t v);
+  // Local stage k's adaptive-prediction state (checkpointed with its weights).
+  PredictionScale& prediction_scale(int k);
 
  private:
   struct Stage;

@@ -32,14 +32,15 @@ struct Position {
   int64_t counted = 0;
 };
 
-// Checkpoint format 2: a LibTorch archive of named tensors. "format" (2),
+// Checkpoint format 3: a LibTorch archive of named tensors. "format" (3),
 // "identity" (the run's identity, JSON text as bytes), the position, and per
-// local stage "stage<k>.version", "stage<k>.weight<i>", "stage<k>.optimizer<i>";
+// local stage "stage<k>.version", "stage<k>.weight<i>", "stage<k>.optimizer<i>",
+// "stage<k>.prediction_scale" (the adaptive prediction's two sums);
 // every tensor has "<name>.fnv", an FNV-1a hash of its bytes. Loading checks
 // the format, every hash (a flipped byte is refused, naming the tensor), and
 // the identity (a different model, partition, schedule, optimizer or its
 // settings, batch size or seed is refused, naming what differs).
-constexpr int64_t kCheckpointFormat = 2;
+constexpr int64_t kCheckpointFormat = 3;
 
 int64_t Fnv1a(const torch::Tensor& t) {
   const torch::Tensor c = t.detach().cpu().contiguous();
@@ -144,6 +145,8 @@ void PutStages(Executor& ex, CheckpointWriter& w) {
     for (std::size_t i = 0; i < params.size(); ++i) w.Put(stage + "weight" + std::to_string(i), params[i]);
     const auto state = ex.optimizer(k).State();
     for (std::size_t i = 0; i < state.size(); ++i) w.Put(stage + "optimizer" + std::to_string(i), state[i]);
+    const PredictionScale& ps = ex.prediction_scale(k);
+    w.Put(stage + "prediction_scale", torch::tensor({ps.rp, ps.pp}, torch::kFloat64));
   }
 }
 
@@ -168,6 +171,10 @@ void GetStages(Executor& ex, CheckpointReader& r, const std::string& path) {
       state[i] = t;
     }
     ex.optimizer(k).LoadState(state);
+    const torch::Tensor ps = r.Get(stage + "prediction_scale");
+    if (ps.numel() != 2) throw InputError(path, "tensor '" + stage + "prediction_scale' has another shape");
+    ex.prediction_scale(k).rp = ps[0].item<double>();
+    ex.prediction_scale(k).pp = ps[1].item<double>();
   }
 }
 
@@ -315,7 +322,7 @@ std::vector<double> Pack(const SegmentResult& r, bool has_losses) {
   v.push_back(static_cast<double>(r.prediction_errors.size()));
   for (const auto& e : r.prediction_errors)
     v.insert(v.end(), {static_cast<double>(e.stage), static_cast<double>(e.version),
-                       static_cast<double>(e.horizon), e.ratio});
+                       static_cast<double>(e.horizon), e.ratio, e.scale});
   for (int h : r.versions_held) v.push_back(h);
   return v;
 }
@@ -342,9 +349,9 @@ Merged Unpack(const std::vector<std::vector<double>>& all, int stages) {
       at += 2 * n;
     }
     const auto errors = static_cast<std::size_t>(v[at++]);
-    for (std::size_t i = 0; i < errors; ++i, at += 4)
-      m.r.prediction_errors.push_back(
-          {static_cast<int>(v[at]), static_cast<int64_t>(v[at + 1]), static_cast<int>(v[at + 2]), v[at + 3]});
+    for (std::size_t i = 0; i < errors; ++i, at += 5)
+      m.r.prediction_errors.push_back({static_cast<int>(v[at]), static_cast<int64_t>(v[at + 1]),
+                                       static_cast<int>(v[at + 2]), v[at + 3], v[at + 4]});
     for (int k = 0; k < stages; ++k)
       m.r.versions_held[k] = std::max(m.r.versions_held[k], static_cast<int>(v[at++]));
   }
@@ -475,6 +482,7 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
   ec.lr_schedule = c.lr_schedule;
   ec.total_steps = steps * c.epochs;
   ec.record_trace = !c.trace.empty();
+  ec.adaptive_prediction = c.adaptive_prediction;
   ec.micro_batch_size = micro;
   ec.stage_rank = layout.stage_device;
 
@@ -515,6 +523,7 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
              {"batch_size", c.batch_size},
              {"prediction_target", static_cast<int>(c.target)},
              {"backward_weights", std::string(WeightSwitchName(c.backward_weights))},
+             {"prediction", c.adaptive_prediction ? "adaptive" : "fixed"},
              {"optimizer", std::string(OptimizerName(o.kind))},
              {"optimizer_settings", {o.lr, o.momentum, o.beta1, o.beta2, o.eps, o.weight_decay}},
              {"lr_schedule", static_cast<int>(c.lr_schedule)},
@@ -561,7 +570,7 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
     st.epoch = epoch + 1;
     double seconds = 0, error_sum = 0;
     int64_t error_count = 0, samples = 0;
-    std::vector<double> stage_error_sum(layout.num_stages, 0.0);
+    std::vector<double> stage_error_sum(layout.num_stages, 0.0), stage_scale_sum(layout.num_stages, 0.0);
     std::vector<int64_t> stage_error_count(layout.num_stages, 0);
     while (pos.step < steps) {
       const int64_t len =
@@ -622,6 +631,7 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
         error_sum += e.ratio;
         ++error_count;
         stage_error_sum[e.stage] += e.ratio;
+        stage_scale_sum[e.stage] += e.scale;
         ++stage_error_count[e.stage];
       }
       st.recomputed_passes += m.recomputed;
@@ -662,6 +672,9 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
     st.samples_per_sec = seconds > 0 ? samples / seconds : 0;
     st.prediction_error = error_count ? error_sum / error_count : 0;
     for (int k = 0; k < layout.num_stages; ++k)
+      st.stage_prediction_scale.push_back(stage_error_count[k] ? stage_scale_sum[k] / stage_error_count[k]
+                                                               : 1);
+    for (int k = 0; k < layout.num_stages; ++k)
       st.stage_prediction_error.push_back(stage_error_count[k] ? stage_error_sum[k] / stage_error_count[k]
                                                                : 0);
     if (c.evaluate) {
@@ -693,6 +706,7 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
                {"samples_per_sec", st.samples_per_sec},
                {"prediction_error", st.prediction_error},
                {"stage_prediction_error", st.stage_prediction_error},
+               {"stage_prediction_scale", st.stage_prediction_scale},
                {"recomputed_passes", st.recomputed_passes},
                {"forwards_run", st.forwards_run},
                {"weight_copies", st.weight_copies}});

@@ -31,6 +31,9 @@ struct TrainConfig {
   std::string schedule_name;
   PredictionTarget target = PredictionTarget::kRoundTrip;
   WeightSwitch backward_weights = WeightSwitch::kSwap;
+  // Predicting schedules scale each stage's predicted step by a factor fitted
+  // to its own past predictions (ExecConfig::adaptive_prediction).
+  bool adaptive_prediction = true;
   int stages = 4;
   int micro_batches = 4;
   int chunks = 1;
@@ -68,6 +71,7 @@ struct EpochStats {
   double seconds = 0, samples_per_sec = 0;
   double prediction_error = 0;                 // mean ||W_hat - W_target|| / ||W_v - W_target||; 0 if none
   std::vector<double> stage_prediction_error;  // the same per stage
+  std::vector<double> stage_prediction_scale;  // per stage, the mean factor predictions were made with
   int64_t recomputed_passes = 0;
   int64_t forwards_run = 0;   // forward computations, recomputes included
   int64_t weight_copies = 0;  // weight sets copied or predicted

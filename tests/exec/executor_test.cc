@@ -61,7 +61,7 @@ std::vector<torch::Tensor> Reference(const Fixture& su, int T, int steps, Optimi
 
 std::vector<torch::Tensor> Pipelined(const Fixture& su, ScheduleKind kind, int N, int T, int steps,
                                      OptimizerKind opt, SegmentResult* out = nullptr,
-                                     const std::vector<int>& partition = {}) {
+                                     const std::vector<int>& partition = {}, bool adaptive = false) {
   ScheduleParams p;
   p.kind = kind;
   p.devices = N;
@@ -74,6 +74,7 @@ std::vector<torch::Tensor> Pipelined(const Fixture& su, ScheduleKind kind, int N
   c.sample_output_shapes = SampleOutputShapes(c.stages, {1, 8, 8});
   c.micro_batch_size = kBatch / T;
   c.optimizer = Opt(opt);
+  c.adaptive_prediction = adaptive;
   Executor ex(c, InitStages(c.stages, 1));
   SegmentResult r = ex.Run(s, su.Fn(T), 0);
   if (out) *out = r;
@@ -170,6 +171,55 @@ TEST_F(ExecTest, XPipeRecordsPredictionError) {
       }
     }
   }
+}
+
+double MeanRatio(const SegmentResult& r) {
+  double sum = 0;
+  for (const auto& e : r.prediction_errors) sum += e.ratio;
+  return r.prediction_errors.empty() ? 0 : sum / static_cast<double>(r.prediction_errors.size());
+}
+
+// With plain SGD the last mini-batch's gradient is a noisy guess of the next
+// ones, and predicting with it lands farther from the target than not
+// predicting (mean error ratio > 1; 1.37 here). Adaptive prediction fits each
+// stage's scale to its own predictions: where the guess is noise the best
+// scale is near 0, i.e. about as good as not predicting (ratio 1; 1.01 here,
+// the first predictions being made at scale 1 before any evidence).
+TEST_F(ExecTest, AdaptivePredictionFadesAPredictionThatDoesNotHelp) {
+  Fixture more;
+  more.data = Synthetic(kBatch * 48, {1, 8, 8}, 10, 3, 12345);
+  SegmentResult fixed, adaptive;
+  Pipelined(more, ScheduleKind::kXPipe, 3, 4, 48, OptimizerKind::kSgd, &fixed);
+  Pipelined(more, ScheduleKind::kXPipe, 3, 4, 48, OptimizerKind::kSgd, &adaptive, {}, true);
+  std::printf("mean prediction error ratio: fixed %.3f, adaptive %.3f\n", MeanRatio(fixed),
+              MeanRatio(adaptive));
+  EXPECT_GT(MeanRatio(fixed), 1.2);
+  EXPECT_LT(MeanRatio(adaptive), 1.05);
+  bool faded = false;
+  for (const auto& e : adaptive.prediction_errors) {
+    EXPECT_GE(e.scale, 0.0);
+    EXPECT_LE(e.scale, 1.0);
+    faded = faded || e.scale < 0.99;
+  }
+  EXPECT_TRUE(faded);
+}
+
+// The least-squares scale: sum <r, p> / sum <p, p>, discounted, clamped.
+TEST(PredictionScaleTest, LeastSquaresClampedAndDiscounted) {
+  PredictionScale s;
+  EXPECT_EQ(s.value(), 1.0);  // the papers' prediction until there is evidence
+  s.Add(2.0, 4.0);            // r = p / 2
+  EXPECT_DOUBLE_EQ(s.value(), 0.5);
+  s.Add(-10.0, 1.0);  // the realised step went the other way
+  EXPECT_EQ(s.value(), 0.0);
+  PredictionScale t;
+  t.Add(3.0, 1.0);  // overshooting r = 3p is clamped to 1
+  EXPECT_EQ(t.value(), 1.0);
+  PredictionScale u;
+  u.decay = 0.5;
+  u.Add(1.0, 1.0);
+  u.Add(0.0, 1.0);  // (0.5 * 1 + 0) / (0.5 * 1 + 1)
+  EXPECT_DOUBLE_EQ(u.value(), 0.5 / 1.5);
 }
 
 // Every model of the zoo splits into stages and trains a step to a finite loss
