@@ -648,7 +648,10 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
                  {"accuracy", std::accumulate(r.correct.begin(), r.correct.end(), 0.0) / len},
                  {"seconds", r.seconds},
                  {"samples_per_sec", len * c.batch_size / r.seconds},
-                 {"versions_held", r.versions_held}});
+                 {"versions_held", r.versions_held},
+                 // Per mini-batch, for learning curves (time to accuracy).
+                 {"mini_batch_loss", r.loss},
+                 {"mini_batch_accuracy", r.correct}});
       if (!traced && !c.trace.empty() && leader) {
         WriteFileAtomic(c.trace, ToChromeTrace(s, r.trace));
         traced = true;

@@ -62,12 +62,15 @@ def run(flags, seed):
             return {"diverged": True, "why": r.stderr.strip().split(": ")[-1]}
         if r.returncode != 0:
             raise SystemExit(f"xpipe train {' '.join(flags)} failed: {r.stderr.strip()}")
-        epochs = [e for e in map(json.loads, open(log)) if e.get("event") == "epoch"]
+        events = list(map(json.loads, open(log)))
+        epochs = [e for e in events if e.get("event") == "epoch"]
+        curve = [a for e in events if e.get("event") == "segment" for a in e["mini_batch_accuracy"]]
         last = epochs[-1]
         return {"diverged": False, "test_accuracy": last["test_accuracy"],
                 "train_accuracy": last["train_accuracy"], "prediction_error": last["prediction_error"],
                 "stage_prediction_error": last["stage_prediction_error"],
-                "stage_prediction_scale": last.get("stage_prediction_scale", [])}
+                "stage_prediction_scale": last.get("stage_prediction_scale", []),
+                "train_accuracy_per_mini_batch": curve}
 
 
 rows = []

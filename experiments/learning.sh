@@ -3,7 +3,8 @@
 # learning rates x 3 seeds, CNN on Fashion-MNIST, 4 stages, 200 mini-batches
 # of 64. About 25 minutes on this project's 2-core machine.
 #   experiments/learning.sh [--quick] [XPIPE]
-# Full mode writes experiments/results/learning.json and learning.txt.
+# Full mode writes experiments/results/learning.{json,txt,png} and
+# time_to_accuracy.{txt,png}.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 quick=""
@@ -16,3 +17,7 @@ if [[ -n "$quick" ]]; then
   exit
 fi
 /usr/bin/python3 "$here/learning.py" "$xpipe" "$here/results/learning.json" | tee "$here/results/learning.txt"
+/usr/bin/python3 "$here/../plots/learning.py" "$here/results/learning.json" "$here/results/learning.png"
+# Joined with simulated time per mini-batch: results/time_to_accuracy.{txt,png}.
+/usr/bin/python3 "$here/time_to_accuracy.py" "$xpipe" "$here/results/learning.json" "$here/results/time_to_accuracy" \
+  >/dev/null
