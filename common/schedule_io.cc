@@ -126,8 +126,7 @@ namespace {
 // them without a custom function), or an FSDP / data-parallel action xpipe
 // does not model (UNSHARD, RESHARD, REDUCE_GRAD: counted and dropped). U
 // cells carry a mini-batch, every other action a global micro-batch g.
-void ParseCell(std::string_view cell, int micro_batches, const std::string& where, std::vector<Action>& out,
-               int& dropped) {
+void ParseCell(std::string_view cell, const std::string& where, std::vector<Action>& out, int& dropped) {
   constexpr std::string_view kOverlap = "OVERLAP_F_B";
   if (!cell.empty() && cell.front() == '(') {
     const std::size_t close = cell.find(')');
@@ -139,7 +138,7 @@ void ParseCell(std::string_view cell, int micro_batches, const std::string& wher
       const std::string_view part = inner.substr(0, semi);
       if (part.empty() || part.front() == '(')
         throw InputError(where, "bad action '" + std::string(cell) + "': expected actions inside ( )");
-      ParseCell(part, micro_batches, where, out, dropped);
+      ParseCell(part, where, out, dropped);
       inner = semi == std::string_view::npos ? std::string_view{} : inner.substr(semi + 1);
     }
     return;
@@ -219,8 +218,7 @@ Schedule ParseCsv(const std::string& text, int micro_batches, const std::string&
     for (const std::string& cell : SplitCsvLine(line)) {
       ++col;
       if (cell.empty()) continue;
-      ParseCell(cell, micro_batches, where + ":" + std::to_string(lineno) + ":" + std::to_string(col), row,
-                dropped);
+      ParseCell(cell, where + ":" + std::to_string(lineno) + ":" + std::to_string(col), row, dropped);
     }
   }
   while (!s.device_actions.empty() && s.device_actions.back().empty()) s.device_actions.pop_back();
