@@ -29,7 +29,7 @@ namespace {
 void BM_ExecutorPerAction(benchmark::State& state) {
   torch::set_num_threads(1);
   const int T = 16, M = 8;
-  const Dataset data = Synthetic(T * M, {1, 8, 8}, 10, 3, 12345);
+  const Dataset data = Synthetic(static_cast<int64_t>(T) * M, {1, 8, 8}, 10, 3, 12345);
   const Model model = MakeModel("mlp", {1, 8, 8}, 10);
   ScheduleParams p;
   p.kind = ScheduleKind::kGPipe;
@@ -111,6 +111,7 @@ void BM_WeightSwap(benchmark::State& state) {
   torch::set_num_threads(1);
   const auto src = Weights(state.range(0));
   std::vector<torch::Tensor> dst;
+  dst.reserve(src.size());
   for (const auto& t : src) dst.push_back(torch::empty_like(t));
   for (auto _ : state)
     for (std::size_t i = 0; i < src.size(); ++i) dst[i].copy_(src[i]);
@@ -124,6 +125,7 @@ void BM_Prediction(benchmark::State& state) {
   oc.kind = OptimizerKind::kAdam;
   Optimizer opt(oc, w);
   std::vector<torch::Tensor> g;
+  g.reserve(w.size());
   for (const auto& t : w) g.push_back(torch::randn_like(t));
   opt.Step(w, g, 1e-3);  // a state to predict from
   for (auto _ : state) benchmark::DoNotOptimize(Predict(opt, w, 1e-3, 3).front().data_ptr());
