@@ -1,5 +1,4 @@
 // xpipe schedule: print a generated schedule, or check one written by hand.
-#include <algorithm>
 #include <iostream>
 
 #include "cli/options.h"
@@ -100,9 +99,7 @@ int ScheduleCommand(const Args& args) {
     ScheduleFile f = LoadScheduleFile(file, o);
     for (const std::string& note : f.notes) std::cerr << "xpipe schedule: note: " << note << "\n";
     s = std::move(f.schedule);
-    const bool lowered = std::any_of(s.device_actions.begin(), s.device_actions.end(), [](const auto& row) {
-      return std::any_of(row.begin(), row.end(), [](const Action& a) { return IsComm(a.kind); });
-    });
+    const bool lowered = IsLowered(s);
     if (vm.count("lowered") && !lowered) s = LowerCommunication(s);
     if (!vm.count("lowered") && lowered) s = StripCommunication(s);
     return Print(s, format);

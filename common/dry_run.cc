@@ -5,19 +5,13 @@
 #include <limits>
 #include <optional>
 
+#include "common/lowering.h"
 #include "common/message.h"
 
 namespace xpipe {
 namespace {
 
 constexpr TimeNs kNotYet = std::numeric_limits<TimeNs>::min();
-
-bool IsLowered(const Schedule& s) {
-  for (const auto& row : s.device_actions)
-    for (const auto& a : row)
-      if (IsComm(a.kind)) return true;
-  return false;
-}
 
 }  // namespace
 

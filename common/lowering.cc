@@ -82,6 +82,13 @@ Schedule LowerCommunication(const Schedule& s) {
   return out;
 }
 
+bool IsLowered(const Schedule& s) {
+  for (const auto& row : s.device_actions)
+    for (const Action& a : row)
+      if (IsComm(a.kind)) return true;
+  return false;
+}
+
 Schedule StripCommunication(const Schedule& s) {
   Schedule out = s;
   for (auto& row : out.device_actions) std::erase_if(row, [](const Action& a) { return IsComm(a.kind); });

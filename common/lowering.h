@@ -28,4 +28,7 @@ Schedule LowerCommunication(const Schedule& s);
 // Drops every SEND/RECV: the inverse of LowerCommunication.
 Schedule StripCommunication(const Schedule& s);
 
+// True when the schedule holds any SEND/RECV.
+bool IsLowered(const Schedule& s);
+
 }  // namespace xpipe

@@ -12,13 +12,6 @@
 namespace xpipe {
 namespace {
 
-bool HasComm(const Schedule& s) {
-  for (const auto& row : s.device_actions)
-    for (const Action& a : row)
-      if (IsComm(a.kind)) return true;
-  return false;
-}
-
 // The messages a lowered schedule posts between different devices, sorted:
 // (device, kind, stage, mini-batch, micro-batch).
 std::vector<std::tuple<int, int, int, int, int>> CrossDeviceMessages(const Schedule& s) {
@@ -51,7 +44,7 @@ ScheduleFile ReadScheduleFile(const std::string& path, int micro_batches) {
     f.schedule = ParseCsv(text, micro_batches, path, &f.notes);
   }
   Schedule& s = f.schedule;
-  if (HasComm(s) && !Validate(s).ok) {
+  if (IsLowered(s) && !Validate(s).ok) {
     const Schedule compute = StripCommunication(s);
     if (Validate(compute).ok) {
       Schedule ours = LowerCommunication(compute);

@@ -10,6 +10,7 @@
 #include "common/dry_run.h"
 #include "common/error.h"
 #include "common/json_util.h"
+#include "common/lowering.h"
 
 namespace xpipe {
 namespace {
@@ -88,9 +89,7 @@ void CheckCounts(const Schedule& s, const std::string& where) {
 std::string ToCsv(const Schedule& s, CsvFlavour flavour) {
   // Lowered files have no idle steps: PyTorch's compute_comms loader takes
   // every cell for an action.
-  bool lowered = false;
-  for (const auto& row : s.device_actions)
-    for (const Action& a : row) lowered = lowered || IsComm(a.kind);
+  const bool lowered = IsLowered(s);
   const DryRunResult grid = lowered ? DryRunResult{} : DryRun(s);
   std::ostringstream out;
   for (int d = 0; d < s.num_devices; ++d) {

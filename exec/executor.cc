@@ -73,13 +73,6 @@ Key AbsoluteKey(const Action& a, const std::vector<int64_t>& base) {
 
 MsgKey KeyOf(const Message& m) { return {m.forward, m.producer_stage, m.g}; }
 
-bool IsLowered(const Schedule& s) {
-  for (const auto& row : s.device_actions)
-    for (const Action& a : row)
-      if (IsComm(a.kind)) return true;
-  return false;
-}
-
 }  // namespace
 
 // Runs one rank's action list. One instance per rank and Run; touches only
