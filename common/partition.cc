@@ -15,9 +15,10 @@ constexpr TimeNs kInfinite = std::numeric_limits<TimeNs>::max();
 // Prefix sums of the per-layer costs, scaled to one micro-batch.
 struct Prefix {
   std::vector<TimeNs> fwd, bwd;
-  std::vector<Bytes> params, acts;
-  std::vector<TimeNs> update, copy, predict;  // not scaled: they act on the weights
-  std::vector<Bytes> cut;                     // scaled bytes crossing the cut before layer i
+  std::vector<Bytes> params, acts, recompute;  // kept per layer: as profiled, and under recomputation
+  std::vector<bool> saves;                     // layer i says what it keeps (then its input is in it)
+  std::vector<TimeNs> update, copy, predict;   // not scaled: they act on the weights
+  std::vector<Bytes> cut;                      // scaled bytes crossing the cut before layer i
 
   Prefix(const Profile& p, double micro_batch_size) {
     const double scale = micro_batch_size / p.batch_size;
@@ -26,6 +27,8 @@ struct Prefix {
     bwd.assign(L + 1, 0);
     params.assign(L + 1, 0);
     acts.assign(L + 1, 0);
+    recompute.assign(L + 1, 0);
+    saves.assign(L, false);
     update.assign(L + 1, 0);
     copy.assign(L + 1, 0);
     predict.assign(L + 1, 0);
@@ -35,7 +38,11 @@ struct Prefix {
       fwd[i + 1] = fwd[i] + (counts ? static_cast<TimeNs>(std::llround(l.forward_ns * scale)) : 0);
       bwd[i + 1] = bwd[i] + (counts ? static_cast<TimeNs>(std::llround(l.backward_ns * scale)) : 0);
       params[i + 1] = params[i] + l.parameter_bytes;
-      acts[i + 1] = acts[i] + static_cast<Bytes>(std::llround(l.activation_bytes * scale));
+      const Bytes kept = l.saved_bytes ? *l.saved_bytes : l.activation_bytes;
+      acts[i + 1] = acts[i] + static_cast<Bytes>(std::llround(kept * scale));
+      const Bytes kept_recompute = l.saved_bytes_recompute ? *l.saved_bytes_recompute : 0;
+      recompute[i + 1] = recompute[i] + static_cast<Bytes>(std::llround(kept_recompute * scale));
+      saves[i] = l.saved_bytes.has_value();
       update[i + 1] = update[i] + l.update_ns;
       copy[i + 1] = copy[i] + l.copy_ns;
       predict[i + 1] = predict[i] + l.predict_ns;
@@ -54,7 +61,10 @@ struct Prefix {
     c.parameter_bytes = params[end] - params[first];
     c.input_bytes = cut[first];
     c.output_bytes = cut[end];
-    c.activation_bytes = c.input_bytes + acts[end] - acts[first];
+    // A layer that says what it keeps counts its input in it; otherwise the
+    // stage keeps its input and every layer's output.
+    c.activation_bytes = (saves[first] ? 0 : c.input_bytes) + acts[end] - acts[first];
+    c.recompute_bytes = recompute[end] - recompute[first];
     c.update_ns = update[end] - update[first];
     c.copy_ns = copy[end] - copy[first];
     c.predict_ns = predict[end] - predict[first];
@@ -84,7 +94,7 @@ std::vector<StageCost> StageCosts(const Profile& p, const std::vector<int>& part
 
 Bytes StageMemoryBytes(const StageCost& c, const MemoryModel& m, int stage) {
   const Bytes copies = m.versions[stage] + 1 /*gradients*/ + m.optimizer_copies + m.scratch[stage];
-  const Bytes kept = m.recompute ? c.input_bytes : c.activation_bytes;
+  const Bytes kept = m.recompute ? c.KeptUnderRecompute() : c.activation_bytes;
   return c.parameter_bytes * copies + m.in_flight[stage] * kept;
 }
 

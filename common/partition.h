@@ -18,8 +18,13 @@ struct StageCost {
   TimeNs forward_ns = 0, backward_ns = 0;  // per micro-batch
   Bytes parameter_bytes = 0;
   Bytes activation_bytes = 0;  // kept per in-flight micro-batch (all layer outputs)
-  Bytes input_bytes = 0;       // received per micro-batch (kept alone with recomputation)
-  Bytes output_bytes = 0;      // sent to the next stage per micro-batch
+  Bytes input_bytes = 0;       // received per micro-batch
+  // Kept per in-flight micro-batch under recomputation: the layers' own
+  // figure where the profile gives one (a transformer keeps each block's
+  // input); 0: the stage's input alone.
+  Bytes recompute_bytes = 0;
+  Bytes KeptUnderRecompute() const { return recompute_bytes > 0 ? recompute_bytes : input_bytes; }
+  Bytes output_bytes = 0;  // sent to the next stage per micro-batch
   // Per mini-batch, summed over the stage's layers (0 = not profiled):
   TimeNs update_ns = 0;   // one optimizer step
   TimeNs copy_ns = 0;     // one copy of the stage's weights

@@ -124,20 +124,24 @@ std::vector<Bytes> Profile::CutBytes() const {
 
 Profile ParseProfile(const std::string& text, const std::string& where) {
   const json j = ParseJsonText(text, where);
-  const JsonObject top(
-      j, where, {"name", "source", "hardware", "batch_size", "optimizer", "layers", "edges", "partition"});
+  const JsonObject top(j, where,
+                       {"name", "source", "hardware", "batch_size", "optimizer", "optimizer_copies", "layers",
+                        "edges", "partition"});
   Profile p;
   p.name = top.Text("name");
   p.source = top.Text("source", "");
   p.hardware = top.Text("hardware", "");
   p.batch_size = static_cast<int>(top.Integer("batch_size", 1, 1000000000));
   if (top.Has("optimizer")) p.optimizer = ParseOptimizer(top.Text("optimizer"), top.At("optimizer"));
+  if (top.Has("optimizer_copies"))
+    p.optimizer_copies = static_cast<int>(top.Integer("optimizer_copies", 0, 64));
   const json& layers = top.Array("layers");
   if (layers.empty()) throw InputError(top.At("layers"), "expected a non-empty array");
   for (std::size_t i = 0; i < layers.size(); ++i) {
-    const JsonObject l(layers[i], where + ".layers[" + std::to_string(i) + "]",
-                       {"name", "op", "forward_ms", "backward_ms", "activation_bytes", "parameter_bytes",
-                        "update_ms", "copy_ms", "predict_ms", "input"});
+    const JsonObject l(
+        layers[i], where + ".layers[" + std::to_string(i) + "]",
+        {"name", "op", "forward_ms", "backward_ms", "activation_bytes", "parameter_bytes", "update_ms",
+         "copy_ms", "predict_ms", "input", "saved_bytes", "saved_bytes_recompute", "forward_flops"});
     Layer layer;
     layer.name = l.Text("name");
     layer.op = l.Text("op", "");
@@ -149,6 +153,10 @@ Profile ParseProfile(const std::string& text, const std::string& where) {
     layer.copy_ns = MsToNs(l.Number("copy_ms", 0, kMaxLayerMs, 0));
     layer.predict_ns = MsToNs(l.Number("predict_ms", 0, kMaxLayerMs, 0));
     layer.is_input = l.Bool("input", false);
+    if (l.Has("saved_bytes")) layer.saved_bytes = static_cast<Bytes>(l.Number("saved_bytes", 0, kMaxBytes));
+    if (l.Has("saved_bytes_recompute"))
+      layer.saved_bytes_recompute = static_cast<Bytes>(l.Number("saved_bytes_recompute", 0, kMaxBytes));
+    layer.forward_flops = static_cast<std::int64_t>(l.Number("forward_flops", 0, 9e18, 0));
     p.layers.push_back(std::move(layer));
   }
   CheckTotals(p, where);
@@ -192,6 +200,7 @@ std::string ProfileToJson(const Profile& p) {
   j["hardware"] = p.hardware;
   j["batch_size"] = p.batch_size;
   j["optimizer"] = std::string(OptimizerName(p.optimizer));
+  if (p.optimizer_copies) j["optimizer_copies"] = *p.optimizer_copies;
   // One layer per line and the edges on one line: diffable and readable.
   std::string out = j.dump(1);
   out.pop_back();  // the closing brace
@@ -210,6 +219,9 @@ std::string ProfileToJson(const Profile& p) {
     if (l.copy_ns > 0) o["copy_ms"] = NsToMs(l.copy_ns);
     if (l.predict_ns > 0) o["predict_ms"] = NsToMs(l.predict_ns);
     if (l.is_input) o["input"] = true;
+    if (l.saved_bytes) o["saved_bytes"] = *l.saved_bytes;
+    if (l.saved_bytes_recompute) o["saved_bytes_recompute"] = *l.saved_bytes_recompute;
+    if (l.forward_flops > 0) o["forward_flops"] = l.forward_flops;
     out += "  " + o.dump() + (i + 1 < p.layers.size() ? ",\n" : "\n");
   }
   json edges = json::array();

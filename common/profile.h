@@ -7,6 +7,7 @@
 // its whole output. Without edges the model is a chain.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -38,6 +39,11 @@ struct Layer {
   // Input (data) layers: their time is data loading, which the loader
   // overlaps; they are kept for completeness and cost the pipeline nothing.
   bool is_input = false;
+  // What the layer keeps for its backward, for the batch, when the profile
+  // knows it (a computed profile); else its output is what it keeps.
+  std::optional<Bytes> saved_bytes = std::nullopt;
+  std::optional<Bytes> saved_bytes_recompute = std::nullopt;  // the same under activation recomputation
+  std::int64_t forward_flops = 0;                             // for the batch; 0 = not known
 };
 
 struct Profile {
@@ -46,6 +52,9 @@ struct Profile {
   std::string hardware;  // what they were measured on, as far as known
   int batch_size = 1;    // samples the times and activation sizes are for
   OptimizerKind optimizer = OptimizerKind::kAdam;
+  // Optimizer state in multiples of the parameter bytes, when not the
+  // optimizer's own (mixed precision keeps fp32 copies of 16-bit weights).
+  std::optional<int> optimizer_copies;
   std::vector<Layer> layers;
   std::vector<std::pair<int, int>> edges;  // producer -> consumer layer indices
   std::vector<int> partition;              // layers per stage; empty = choose automatically

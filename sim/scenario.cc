@@ -79,7 +79,8 @@ ScenarioResult RunScenario(const Scenario& sc) {
   out.schedule = sc.given ? *sc.given : MakeSchedule(sc.schedule);
   const Schedule& s = out.schedule;
   const int stages = s.num_stages;
-  const MemoryModel memory = MemoryModelFor(s, sc.profile.optimizer, sc.recompute);
+  MemoryModel memory = MemoryModelFor(s, sc.profile.optimizer, sc.recompute);
+  if (sc.profile.optimizer_copies) memory.optimizer_copies = *sc.profile.optimizer_copies;
   Cluster cluster = sc.cluster;
   if (cluster.devices > 0 && cluster.devices < s.num_devices)
     throw InputError("--stages", std::to_string(s.num_devices) + " devices needed, cluster '" + cluster.name +

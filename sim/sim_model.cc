@@ -171,12 +171,12 @@ Recorder::Recorder(const Schedule& s, const SimConfig& c, const Wiring& w)
     const StageCost& sc = c.stages[k];
     const MemoryModel& m = c.memory;
     static_bytes_[k] = sc.parameter_bytes * (m.versions[k] + 1 + m.optimizer_copies + m.scratch[k]);
-    kept_bytes_[k] = m.recompute ? sc.input_bytes : sc.activation_bytes;
+    kept_bytes_[k] = m.recompute ? sc.KeptUnderRecompute() : sc.activation_bytes;
     // A recomputing backward needs only the input; a swapping one also its
     // forward's private weights.
     flight_bytes_[static_cast<int>(WeightSwitch::kNone)].push_back(kept_bytes_[k]);
     flight_bytes_[static_cast<int>(WeightSwitch::kSwap)].push_back(kept_bytes_[k] + sc.parameter_bytes);
-    flight_bytes_[static_cast<int>(WeightSwitch::kRecompute)].push_back(sc.input_bytes);
+    flight_bytes_[static_cast<int>(WeightSwitch::kRecompute)].push_back(sc.KeptUnderRecompute());
   }
   stage0_updates_.reserve(s.mini_batches);
 }
