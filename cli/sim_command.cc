@@ -22,7 +22,8 @@ int SimCommand(const Args& args) {
   std::string profile, cluster, schedules, partition, trace, target, out, engine, backward_weights, file,
       policies, baseline, tolerance;
   std::vector<std::string> sweeps;
-  int stages = 4, micro = 4, mini = 0, chunks = 1, batch = 0, threads = 0;
+  int stages = 4, micro = 4, mini = 0, chunks = 1, batch = 0, threads = 0, data_parallel = 1, nodes = 0;
+  std::string placement;
   double bandwidth = 0, latency = -1, memory_gib = 0, jitter = 0;
   std::string speeds;
   std::uint64_t seed = 1;
@@ -53,7 +54,14 @@ int SimCommand(const Args& args) {
       "latency-us", po::value(&latency), "override the link latency (us)")(
       "speeds", po::value(&speeds), "relative speed per device, e.g. 1,1,0.5,1")(
       "no-overlap", "transfers keep the sending device busy (no copy engine)")(
-      "shared-bus", "all transfers share one link")(
+      "data-parallel", po::value(&data_parallel)->default_value(1),
+      "pipeline replicas D: each stage's gradients are all-reduced (ring) over its D GPUs at its update")(
+      "overlap-allreduce",
+      "with --data-parallel: the all-reduce overlaps the stage's backward (as DDP's buckets)")(
+      "nodes", po::value(&nodes), "override the cluster's node count (a cluster file with nodes)")(
+      "placement", po::value(&placement),
+      "pipeline-first (each replica fills nodes) or data-first (a device's replicas adjacent, Megatron's "
+      "order)")("shared-bus", "all transfers share one link")(
       "recompute", "keep only each stage's input per micro-batch (activation recomputation)")(
       "jitter", po::value(&jitter), "random +- fraction on every compute action (seeded)")(
       "seed", po::value(&seed), "seed for --jitter")(
@@ -74,6 +82,7 @@ int SimCommand(const Args& args) {
       "sweep", po::value(&sweeps)->composing(),
       "sweep an axis, e.g. --sweep stages=2,4,8 (repeatable; "
       "axes: schedule stages micro-batches mini-batches batch-size bandwidth latency speed straggler "
+      "data-parallel "
       "chunks)")("out", po::value(&out), "write the sweep CSV here instead of stdout")(
       "threads", po::value(&threads), "sweep threads (default: all cores)");
   po::variables_map vm;
@@ -98,6 +107,23 @@ int SimCommand(const Args& args) {
   if (vm.count("batch-size")) InRange("--batch-size", batch, 1, 1e9);
   if (vm.count("no-overlap")) base.cluster.overlap_compute = false;
   if (vm.count("shared-bus")) base.cluster.topology = Topology::kSharedBus;
+  base.data_parallel = static_cast<int>(InRange("--data-parallel", data_parallel, 1, 65536));
+  base.overlap_allreduce = vm.count("overlap-allreduce") > 0;
+  if (vm.count("nodes")) {
+    if (base.cluster.gpus_per_node == 0)
+      throw InputError("--nodes", "the cluster has no nodes (give a cluster file with \"nodes\")");
+    base.cluster.nodes = static_cast<int>(InRange("--nodes", nodes, 1, 100000));
+    base.cluster.devices = base.cluster.nodes * base.cluster.gpus_per_node;
+  }
+  if (vm.count("placement")) {
+    if (placement == "pipeline-first")
+      base.cluster.placement_kind = Placement::kPipelineFirst;
+    else if (placement == "data-first")
+      base.cluster.placement_kind = Placement::kDataFirst;
+    else
+      throw InputError("--placement",
+                       "expected pipeline-first or data-first, got '" + placement.substr(0, 32) + "'");
+  }
   base.recompute = vm.count("recompute") > 0;
   if (jitter < 0 || jitter >= 1) throw InputError("--jitter", "must be in [0, 1)");
   base.jitter = jitter;
@@ -109,6 +135,7 @@ int SimCommand(const Args& args) {
   } else if (engine == "dataflow") {
     if (base.cluster.topology != Topology::kChain)
       throw InputError("--engine", "dataflow runs chains only; a shared bus needs the event engine");
+    // (A multi-node cluster whose links carry several channels is refused when simulated.)
     base.engine = SimEngine::kDataflow;
   } else {
     throw InputError("--engine", "expected auto, dataflow or event, got '" + engine + "'");
@@ -217,10 +244,16 @@ int SimCommand(const Args& args) {
   const ScenarioResult& first = results.front().second;
   const bool given = vm.count("schedule-file") > 0;
   const int T = given ? first.schedule.micro_batches : micro;
-  std::cout << base.profile.name << " on " << (given ? first.schedule.num_devices : stages) << " devices, "
-            << T << " micro-batches of " << (batch > 0 ? batch : base.profile.batch_size) / T
-            << " samples, link " << base.cluster.link_bytes_per_sec / 1e9 << " GB/s; "
-            << (first.auto_partition ? "automatic partition" : "given partition") << " (layers per stage)\n\n"
+  std::cout << base.profile.name << " on " << (given ? first.schedule.num_devices : stages) << " devices";
+  if (base.data_parallel > 1) std::cout << " x " << base.data_parallel << " replicas";
+  std::cout << ", " << T << " micro-batches of " << (batch > 0 ? batch : base.profile.batch_size) / T
+            << " samples, link " << base.cluster.link_bytes_per_sec / 1e9 << " GB/s";
+  if (base.cluster.gpus_per_node > 0)
+    std::cout << " in a node, " << base.cluster.network.bytes_per_sec / 1e9 << " GB/s "
+              << (base.cluster.network.shared_nic ? "shared NIC" : "NIC per GPU") << " between "
+              << base.cluster.nodes << " nodes of " << base.cluster.gpus_per_node;
+  std::cout << "; " << (first.auto_partition ? "automatic partition" : "given partition")
+            << " (layers per stage)\n\n"
             << CompareTable(results);
   if (vm.count("detail"))
     for (const auto& [name, r] : results) std::cout << "\n" << name << ":\n" << StageTable(r);

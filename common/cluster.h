@@ -15,8 +15,33 @@ enum class Topology {
   kSharedBus,  // every transfer shares one link (e.g. one PCIe switch)
 };
 
+// Between the nodes of a multi-node cluster.
+struct Network {
+  double bytes_per_sec = 50e9;  // per NIC, each direction
+  TimeNs latency_ns = 5 * kNsPerUs;
+  bool shared_nic = false;  // one NIC per node that all its GPUs share; else one per GPU
+};
+
+// How pipeline replicas (data parallelism) are laid out on the GPUs.
+enum class Placement {
+  kPipelineFirst,  // each replica's pipeline devices on consecutive GPUs, filling nodes
+  kDataFirst,      // the replicas of each pipeline device on consecutive GPUs (Megatron's order)
+  kExplicit,       // Cluster::placement lists the GPU of each (replica, device)
+};
+
+// The resource a transfer between two GPUs uses, as the simulator models it:
+// inside a node the cluster's link (a chain: a link per ordered pair; a
+// shared bus: one per node); between nodes the sender's NIC (per GPU or the
+// node's shared one). Receiving NICs are not modelled.
+struct Route {
+  std::string link;  // its name: "d0->d1", "bus", "bus n0", "nic d7", "nic n0"
+  double bytes_per_sec = 0;
+  TimeNs latency_ns = 0;
+};
+
 struct Cluster {
   std::string name = "default";
+  std::string file = "cluster";  // where it was read from, for errors
   std::string source;
   int devices = 0;            // 0 = as many as the pipeline needs, all of speed 1
   std::vector<double> speed;  // relative compute speed per device (2 = twice as fast)
@@ -46,8 +71,22 @@ struct Cluster {
   TimeNs receive_fixed_ns = 0;
   double receive_bytes_per_sec = 0;  // 0: no per-byte cost
 
+  // Nodes: GPUs 0..gpus_per_node-1 are node 0, and so on; `link` is the link
+  // inside a node and `network` the one between nodes. 0: one node.
+  int gpus_per_node = 0;
+  int nodes = 1;
+  Network network;
+  Placement placement_kind = Placement::kPipelineFirst;
+  std::vector<int> placement;  // kExplicit: GPU of (replica r, pipeline device p) at r x P + p
+
   // Speed of device d (1 when not given).
   double Speed(int d) const { return d < static_cast<int>(speed.size()) ? speed[d] : 1.0; }
+  int NodeOf(int gpu) const { return gpus_per_node > 0 ? gpu / gpus_per_node : 0; }
+  Route RouteBetween(int from_gpu, int to_gpu) const;
+  // The GPU of each (replica, pipeline device), at r x P + p. Throws
+  // InputError when the cluster has too few GPUs or the explicit placement
+  // does not fit.
+  std::vector<int> Place(int pipeline_devices, int replicas) const;
 };
 
 Cluster ParseCluster(const std::string& json_text, const std::string& where);

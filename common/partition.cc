@@ -72,8 +72,12 @@ struct Prefix {
   }
 };
 
-TimeNs LinkNs(Bytes bytes, const Cluster& cl) {
-  return bytes == 0 ? 0 : TransferNs(bytes, cl.link_bytes_per_sec) + cl.link_latency_ns;
+// A transfer over boundary b (stage b to b + 1 or back).
+TimeNs LinkNs(Bytes bytes, const Cluster& cl, const std::vector<Route>& boundary, int b) {
+  if (bytes == 0) return 0;
+  if (b < static_cast<int>(boundary.size()))
+    return TransferNs(bytes, boundary[b].bytes_per_sec) + boundary[b].latency_ns;
+  return TransferNs(bytes, cl.link_bytes_per_sec) + cl.link_latency_ns;
 }
 
 }  // namespace
@@ -98,10 +102,11 @@ Bytes StageMemoryBytes(const StageCost& c, const MemoryModel& m, int stage) {
   return c.parameter_bytes * copies + m.in_flight[stage] * kept;
 }
 
-TimeNs StageTime(const StageCost& c, int stage, int stages, const Cluster& cl) {
+TimeNs StageTime(const StageCost& c, int stage, int stages, const Cluster& cl,
+                 const std::vector<Route>& boundary) {
   const TimeNs compute_ns = c.forward_ns + c.backward_ns;
-  const TimeNs in_ns = stage > 0 ? LinkNs(c.input_bytes, cl) : 0;
-  const TimeNs out_ns = stage + 1 < stages ? LinkNs(c.output_bytes, cl) : 0;
+  const TimeNs in_ns = stage > 0 ? LinkNs(c.input_bytes, cl, boundary, stage - 1) : 0;
+  const TimeNs out_ns = stage + 1 < stages ? LinkNs(c.output_bytes, cl, boundary, stage) : 0;
   if (cl.overlap_compute) return std::max({compute_ns, in_ns, out_ns});
   // Without a copy engine the stage itself sends its activation forward and
   // its input gradient backward.
@@ -116,7 +121,7 @@ PartitionResult EvaluatePartition(const Profile& p, const std::vector<int>& part
   out.layers_per_stage = partition;
   const int N = static_cast<int>(costs.size());
   for (int k = 0; k < N; ++k) {
-    const TimeNs t = StageTime(costs[k], k, N, *r.cluster);
+    const TimeNs t = StageTime(costs[k], k, N, *r.cluster, r.boundary);
     if (t > out.bottleneck_ns) out.bottleneck_ns = t, out.bottleneck_stage = k;
   }
   return out;
@@ -141,7 +146,7 @@ PartitionResult AutoPartition(const Profile& p, const PartitionRequest& r) {
         const StageCost c = pre.Stage(j, i);
         if (r.memory_limit && r.memory != nullptr && StageMemoryBytes(c, *r.memory, k - 1) > *r.memory_limit)
           continue;
-        const TimeNs t = std::max(best[k - 1][j], StageTime(c, k - 1, N, *r.cluster));
+        const TimeNs t = std::max(best[k - 1][j], StageTime(c, k - 1, N, *r.cluster, r.boundary));
         if (t < best[k][i]) best[k][i] = t, from[k][i] = j;
       }
     }

@@ -58,12 +58,16 @@ struct PartitionRequest {
   const Cluster* cluster = nullptr;     // link model; REQUIRES non-null
   const MemoryModel* memory = nullptr;  // with memory_limit
   std::optional<Bytes> memory_limit;    // per device
+  // Per stage k < S - 1: the route of k's output to k + 1 (a multi-node
+  // cluster's boundaries differ); empty: the cluster's link everywhere.
+  std::vector<Route> boundary;
 };
 
 // Time of stage k covering layers [first, first + n): compute, plus its sends
 // when transfers do not overlap compute; a link's time (bytes / bandwidth +
 // latency, each direction on its own) when they do.
-TimeNs StageTime(const StageCost& c, int stage, int stages, const Cluster& cluster);
+TimeNs StageTime(const StageCost& c, int stage, int stages, const Cluster& cluster,
+                 const std::vector<Route>& boundary = {});
 
 // Contiguous layer ranges minimising the slowest stage (dynamic programming
 // over cut points, as PipeDream's planner does for a straight pipeline).

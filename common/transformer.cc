@@ -14,8 +14,10 @@
 namespace xpipe {
 namespace {
 
-constexpr std::array<std::pair<std::string_view, Precision>, 4> kPrecisions = {
-    {{"fp32", Precision::kFp32}, {"tf32", Precision::kTf32}, {"bf16", Precision::kBf16}, {"fp16", Precision::kFp16}}};
+constexpr std::array<std::pair<std::string_view, Precision>, 4> kPrecisions = {{{"fp32", Precision::kFp32},
+                                                                                {"tf32", Precision::kTf32},
+                                                                                {"bf16", Precision::kBf16},
+                                                                                {"fp16", Precision::kFp16}}};
 
 // One matrix multiply of an (m x k) by a (k x n), done `count` times: 2 m n k
 // FLOPs each (a multiply and an add per term).
@@ -48,7 +50,8 @@ Bytes SumKept(const std::vector<Kept>& ks, int element_bytes) {
 Precision ParsePrecision(const std::string& name, const std::string& where) {
   for (const auto& [n, p] : kPrecisions)
     if (n == name) return p;
-  throw InputError(where, "unknown precision '" + name.substr(0, 32) + "' (expected fp32, tf32, bf16 or fp16)");
+  throw InputError(where,
+                   "unknown precision '" + name.substr(0, 32) + "' (expected fp32, tf32, bf16 or fp16)");
 }
 
 std::string_view PrecisionName(Precision p) {
@@ -61,14 +64,15 @@ int ElementBytes(Precision p) { return p == Precision::kBf16 || p == Precision::
 
 DeviceSpec ParseDeviceSpec(const std::string& text, const std::string& where) {
   const nlohmann::json j = ParseJsonText(text, where);
-  const JsonObject top(j, where,
-                       {"name", "source", "peak_tflops", "memory_bandwidth_GBps", "memory_GiB", "efficiency"});
+  const JsonObject top(
+      j, where, {"name", "source", "peak_tflops", "memory_bandwidth_GBps", "memory_GiB", "efficiency"});
   DeviceSpec d;
   d.name = top.Text("name");
   d.source = top.Text("source", "");
   const nlohmann::json& peaks = top.Get("peak_tflops");
   if (!peaks.is_object() || peaks.empty())
-    throw InputError(top.At("peak_tflops"), "expected an object of TFLOP/s per precision, e.g. {\"bf16\": 989}");
+    throw InputError(top.At("peak_tflops"),
+                     "expected an object of TFLOP/s per precision, e.g. {\"bf16\": 989}");
   for (const auto& [name, v] : peaks.items()) {
     const std::string at = top.At("peak_tflops") + "." + name;
     const Precision p = ParsePrecision(name, at);
@@ -106,7 +110,8 @@ void CheckTransformerConfig(const TransformerConfig& c) {
   const double flops = 2 * b * s * h * (4 * h + 2 * f) + 4 * b * s * s * h + 2 * b * s * h * c.vocab;
   const double bytes = 4 * b * s * (40 * h + 5 * a * s + 4.0 * c.vocab) + 4 * h * (4 * h + 2 * f + c.vocab);
   if (flops > 0x1p61 || bytes > 0x1p49)
-    throw InputError("--hidden", "the configuration's per-layer FLOPs or bytes are beyond what a profile holds");
+    throw InputError("--hidden",
+                     "the configuration's per-layer FLOPs or bytes are beyond what a profile holds");
 }
 
 std::int64_t TransformerParameters(const TransformerConfig& c) {
@@ -133,9 +138,9 @@ Profile TransformerProfile(const TransformerConfig& c, const DeviceSpec& d) {
   const double bytes_per_sec = d.memory_bytes_per_sec * d.efficiency;
   // Roofline: the slower of its arithmetic and its memory traffic.
   const auto forward_ns = [&](std::int64_t flops, Bytes traffic) {
-    const double ns = std::max(static_cast<double>(flops) / flops_per_sec,
-                               static_cast<double>(traffic) / bytes_per_sec) *
-                      1e9;
+    const double ns =
+        std::max(static_cast<double>(flops) / flops_per_sec, static_cast<double>(traffic) / bytes_per_sec) *
+        1e9;
     return static_cast<TimeNs>(std::llround(ns));
   };
   const Bytes tokens = b * s, stream = tokens * h * e;  // the residual stream between blocks
@@ -145,7 +150,8 @@ Profile TransformerProfile(const TransformerConfig& c, const DeviceSpec& d) {
   p.source = "computed by `xpipe profile transformer` (layers " + std::to_string(c.layers) + ", hidden " +
              std::to_string(h) + ", heads " + std::to_string(a) + ", ffn " + std::to_string(f) + ", vocab " +
              std::to_string(V) + ", seq-len " + std::to_string(s) + ", precision " +
-             std::string(PrecisionName(c.precision)) + "): FLOPs per matmul, activations per Korthikanti et al. 2022";
+             std::string(PrecisionName(c.precision)) +
+             "): FLOPs per matmul, activations per Korthikanti et al. 2022";
   p.hardware = d.name + " at " + std::to_string(d.efficiency).substr(0, 4) + " of peak";
   p.batch_size = c.micro_batch_size;
   p.optimizer = OptimizerKind::kAdam;
@@ -156,11 +162,12 @@ Profile TransformerProfile(const TransformerConfig& c, const DeviceSpec& d) {
   {  // token and position embeddings, then dropout
     Layer l;
     l.name = "embedding";
-    l.op = "Embedding(" + std::to_string(V) + ", " + std::to_string(h) + ") + positions(" + std::to_string(s) + ")";
+    l.op = "Embedding(" + std::to_string(V) + ", " + std::to_string(h) + ") + positions(" +
+           std::to_string(s) + ")";
     l.parameter_bytes = (V + s) * h * e;
     l.activation_bytes = stream;
-    l.saved_bytes = tokens * h;                  // the dropout mask
-    l.saved_bytes_recompute = tokens * 8;        // the token ids (int64)
+    l.saved_bytes = tokens * h;                             // the dropout mask
+    l.saved_bytes_recompute = tokens * 8;                   // the token ids (int64)
     l.forward_ns = forward_ns(0, 2 * stream + tokens * 8);  // gather rows, write the stream
     l.backward_ns = 2 * l.forward_ns;
     p.layers.push_back(std::move(l));
@@ -194,7 +201,8 @@ Profile TransformerProfile(const TransformerConfig& c, const DeviceSpec& d) {
     };
     Layer l;
     l.name = "block" + std::to_string(i);
-    l.op = "TransformerBlock(h=" + std::to_string(h) + ", heads=" + std::to_string(a) + ", ffn=" + std::to_string(f) + ")";
+    l.op = "TransformerBlock(h=" + std::to_string(h) + ", heads=" + std::to_string(a) +
+           ", ffn=" + std::to_string(f) + ")";
     l.parameter_bytes = (4 * h * h + 2 * h * f + 9 * h + f) * e;
     l.activation_bytes = stream;
     l.saved_bytes = SumKept(kept, e);

@@ -48,13 +48,18 @@ class DataflowEngine : EngineBase {
     std::optional<int> channel;
     Bytes bytes = 0;
     TimeNs wire_ns = 0;  // bytes / bandwidth, rounded up
+    TimeNs latency_ns = 0;
   };
 
   HopCost Hop(std::optional<int> channel, Bytes bytes) const {
     HopCost h;
     h.channel = channel;
     h.bytes = bytes;
-    h.wire_ns = channel ? TransferNs(bytes, c_.cluster.link_bytes_per_sec) : 0;
+    if (channel) {
+      const int l = wiring_.channel_link[*channel];
+      h.wire_ns = TransferNs(bytes, wiring_.link_bytes_per_sec[l]);
+      h.latency_ns = wiring_.link_latency_ns[l];
+    }
     return h;
   }
 
@@ -83,7 +88,9 @@ class DataflowEngine : EngineBase {
       rec_.CountAction();
       if (a.kind == ActionKind::kUpdate) {
         rec_.Update(a, start);
-        dev.free_ns = start;
+        const TimeNs end = start + cost_(d, dev.next, a);
+        if (end > start) rec_.Compute(d, start, end, a);
+        dev.free_ns = end;
         ++dev.next;
         continue;
       }
@@ -115,7 +122,7 @@ class DataflowEngine : EngineBase {
       channel_free = last_byte;
       rec_.Transfer(*hop.channel, first_byte, last_byte, a, hop.bytes);
       if (!c_.cluster.overlap_compute) sender.free_ns = std::max(sender.free_ns, last_byte);
-      arrival = last_byte + c_.cluster.link_latency_ns;
+      arrival = last_byte + hop.latency_ns;
     }
     avail = arrival;
     Device& consumer = dev_[s_.stage_device[consumer_stage]];

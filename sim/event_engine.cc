@@ -27,6 +27,10 @@ class EventEngine : EngineBase {
     dev_.resize(D_);
     channels_.resize(wiring_.channel_sender.size());
     links_.resize(wiring_.link_names.size());
+    for (std::size_t l = 0; l < links_.size(); ++l) {
+      links_[l].bytes_per_sec = wiring_.link_bytes_per_sec[l];
+      links_[l].latency_ns = wiring_.link_latency_ns[l];
+    }
   }
 
   SimResult Run() {
@@ -133,6 +137,8 @@ class EventEngine : EngineBase {
     TimeNs last_ns = 0;
     std::uint64_t put_on = 0;
     bool event_queued = false;  // a kLinkDone at or before the next finish
+    double bytes_per_sec = 0;
+    TimeNs latency_ns = 0;
   };
 
   const std::vector<Action>& Row(int d) const { return s_.device_actions[d]; }
@@ -167,8 +173,10 @@ class EventEngine : EngineBase {
       rec_.CountAction();
       if (a.kind == ActionKind::kUpdate) {
         rec_.Update(a, start);
-        ++dev.next;
-        continue;
+        if (cost_(d, dev.next, a) == 0) {  // an instant
+          ++dev.next;
+          continue;
+        }
       }
       if (a.kind == ActionKind::kForward) rec_.ChangeInFlight(a, +1, start);
       dev.busy = true;
@@ -254,12 +262,12 @@ class EventEngine : EngineBase {
       // times are known now (as a link event would find them) and its
       // arrival is published ahead.
       Channel& ch = channels_[*channel];
+      const Link& link = links_[wiring_.channel_link[*channel]];
       const TimeNs start = std::max(q_.Now(), ch.free_ns);
-      const TimeNs end =
-          start + CeilNs(static_cast<double>(bytes) * kNsPerSec / c_.cluster.link_bytes_per_sec);
+      const TimeNs end = start + CeilNs(static_cast<double>(bytes) * kNsPerSec / link.bytes_per_sec);
       ch.free_ns = end;
       rec_.Transfer(*channel, start, end, a, bytes);
-      Publish(forward, consumer_stage, g, end + c_.cluster.link_latency_ns);
+      Publish(forward, consumer_stage, g, end + link.latency_ns);
       return;
     }
     const Transfer t{0, g, *channel, consumer_stage, forward, 0, a, bytes};
@@ -302,8 +310,8 @@ class EventEngine : EngineBase {
   // Processor sharing: every transfer on the wire gets bandwidth / n.
   void Advance(Link& link) {
     if (!link.active.empty())
-      link.virtual_bytes += static_cast<double>(q_.Now() - link.last_ns) * c_.cluster.link_bytes_per_sec /
-                            kNsPerSec / static_cast<double>(link.active.size());
+      link.virtual_bytes += static_cast<double>(q_.Now() - link.last_ns) * link.bytes_per_sec / kNsPerSec /
+                            static_cast<double>(link.active.size());
     else
       link.virtual_bytes = 0;  // idle: tags start afresh, exact as long as the link is
     link.last_ns = q_.Now();
@@ -313,7 +321,7 @@ class EventEngine : EngineBase {
     Link& link = links_[l];
     if (link.active.empty()) return;
     const double least = link.active.top().tag - link.virtual_bytes;
-    const double share = c_.cluster.link_bytes_per_sec / static_cast<double>(link.active.size());
+    const double share = link.bytes_per_sec / static_cast<double>(link.active.size());
     q_.Schedule(q_.Now() + CeilNs(std::max(0.0, least) * kNsPerSec / share), kLinkDone,
                 static_cast<std::uint32_t>(l));
     link.event_queued = true;
@@ -347,7 +355,7 @@ class EventEngine : EngineBase {
     for (std::size_t id : arrived_) {
       const Transfer& t = transfers_[id];
       free_slots_.push_back(id);
-      Publish(t.forward, t.consumer_stage, t.g, q_.Now() + c_.cluster.link_latency_ns);
+      Publish(t.forward, t.consumer_stage, t.g, q_.Now() + link.latency_ns);
     }
     arrived_.clear();
     for (int d : pending_wake_) TryStart(d);

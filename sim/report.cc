@@ -21,6 +21,30 @@ std::string Join(const std::vector<int>& v) {
   return s;
 }
 
+// A per-stage list a table can hold at hundreds of stages: in full up to 16
+// entries; else as runs ("1 x511, 0") when there are at most 4; else the
+// range ("0-7 over 512"). --detail and --json give every entry.
+std::string Summary(const std::vector<int>& v) {
+  if (v.size() <= 16) return Join(v);
+  std::vector<std::pair<int, std::size_t>> runs;
+  for (int x : v) {
+    if (runs.empty() || runs.back().first != x)
+      runs.emplace_back(x, 1);
+    else
+      ++runs.back().second;
+  }
+  if (runs.size() <= 4) {
+    std::string s;
+    for (const auto& [x, n] : runs)
+      s += (s.empty() ? "" : ", ") + std::to_string(x) + (n > 1 ? " x" + std::to_string(n) : "");
+    return s;
+  }
+  const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  return std::to_string(*lo) + "-" + std::to_string(*hi) + " over " + std::to_string(v.size());
+}
+
+int Gpus(const ScenarioResult& r) { return r.schedule.num_devices * r.data_parallel; }
+
 double MeanBubble(const SimResult& r) {
   if (r.utilisation.empty()) return 0;
   return 1.0 - std::accumulate(r.utilisation.begin(), r.utilisation.end(), 0.0) / r.utilisation.size();
@@ -60,9 +84,9 @@ std::string CompareTable(const std::vector<NamedResult>& results) {
       baseline = r.sim.mini_batch_ns;
       break;
     }
-  std::vector<std::vector<std::string>> rows = {{"schedule", "ms/mini-batch", "samples/s", "speed-up",
-                                                 "bubble", "peak mem GiB", "versions", "staleness F",
-                                                 "horizon F/B", "partition"}};
+  std::vector<std::vector<std::string>> rows = {{"schedule", "ms/mini-batch", "samples/s", "per GPU",
+                                                 "speed-up", "bubble", "peak mem GiB", "versions",
+                                                 "staleness F", "horizon F/B", "partition"}};
   for (const auto& [name, r] : results) {
     std::vector<int> stale, hf, hb;
     for (const auto& v : r.versions) {
@@ -74,26 +98,34 @@ std::string CompareTable(const std::vector<NamedResult>& results) {
     const bool predicts = std::any_of(hf.begin(), hf.end(), [](int h) { return h > 0; }) ||
                           std::any_of(hb.begin(), hb.end(), [](int h) { return h > 0; });
     rows.push_back({name, Fmt("%.2f", NsToMs(r.sim.mini_batch_ns)), Fmt("%.1f", r.sim.samples_per_sec),
+                    Fmt("%.2f", r.sim.samples_per_sec / Gpus(r)),
                     baseline > 0 ? Fmt("%.2fx", static_cast<double>(baseline) / r.sim.mini_batch_ns) : "-",
-                    Fmt("%.1f%%", 100 * MeanBubble(r.sim)), Fmt("%.2f", GiB(peak)), Join(r.versions_kept),
-                    Join(stale), predicts ? Join(hf) + " / " + Join(hb) : "-",
-                    Join(r.partition.layers_per_stage)});
+                    Fmt("%.1f%%", 100 * MeanBubble(r.sim)), Fmt("%.2f", GiB(peak)), Summary(r.versions_kept),
+                    Summary(stale), predicts ? Summary(hf) + " / " + Summary(hb) : "-",
+                    Summary(r.partition.layers_per_stage)});
   }
   return Table(rows);
 }
 
 std::string StageTable(const ScenarioResult& r) {
-  std::vector<std::vector<std::string>> rows = {
-      {"stage", "layers", "F ms", "B ms", "out MiB", "peak mem GiB", "in flight", "util"}};
+  const bool dp = r.data_parallel > 1;
+  std::vector<std::vector<std::string>> rows = {{"stage", "layers", "F ms", "B ms", "out MiB", "peak mem GiB",
+                                                 "in flight", "util", "versions", "staleness F/B",
+                                                 "horizon F/B"}};
+  if (dp) rows[0].emplace_back("all-reduce ms");
   for (std::size_t k = 0; k < r.stages.size(); ++k) {
     const StageCost& c = r.stages[k];
     const int d = r.schedule.stage_device[k];
+    const StageVersionSummary& v = r.versions[k];
     rows.push_back({std::to_string(k),
                     std::to_string(c.first_layer) + "-" + std::to_string(c.first_layer + c.num_layers - 1),
                     Fmt("%.3f", NsToMs(c.forward_ns)), Fmt("%.3f", NsToMs(c.backward_ns)),
                     Fmt("%.2f", static_cast<double>(c.output_bytes) / (1 << 20)),
                     Fmt("%.2f", GiB(r.sim.peak_memory_bytes[k])), std::to_string(r.sim.peak_in_flight[k]),
-                    Fmt("%.1f%%", 100 * r.sim.utilisation[d])});
+                    Fmt("%.1f%%", 100 * r.sim.utilisation[d]), std::to_string(r.versions_kept[k]),
+                    std::to_string(v.forward_staleness) + "/" + std::to_string(v.backward_staleness),
+                    std::to_string(v.forward_horizon) + "/" + std::to_string(v.backward_horizon)});
+    if (dp) rows.back().push_back(Fmt("%.3f", NsToMs(r.sim.allreduce_ns[k])));
   }
   std::string out = Table(rows);
   out += "partition " + Join(r.partition.layers_per_stage) + (r.auto_partition ? " (automatic)" : "") +
@@ -118,6 +150,14 @@ std::string ResultsJson(const std::vector<NamedResult>& results) {
     j["mini_batch_ms"] = NsToMs(r.sim.mini_batch_ns);
     j["makespan_ms"] = NsToMs(r.sim.makespan_ns);
     j["samples_per_sec"] = r.sim.samples_per_sec;
+    j["data_parallel"] = r.data_parallel;
+    j["gpus"] = Gpus(r);
+    j["samples_per_sec_per_gpu"] = r.sim.samples_per_sec / Gpus(r);
+    if (r.data_parallel > 1) {
+      json ar = json::array();
+      for (TimeNs t : r.sim.allreduce_ns) ar.push_back(NsToMs(t));
+      j["allreduce_ms"] = std::move(ar);
+    }
     j["utilisation"] = r.sim.utilisation;
     j["bubble"] = MeanBubble(r.sim);
     j["peak_memory_bytes"] = r.sim.peak_memory_bytes;

@@ -82,15 +82,26 @@ ScenarioResult RunScenario(const Scenario& sc) {
   MemoryModel memory = MemoryModelFor(s, sc.profile.optimizer, sc.recompute);
   if (sc.profile.optimizer_copies) memory.optimizer_copies = *sc.profile.optimizer_copies;
   Cluster cluster = sc.cluster;
-  if (cluster.devices > 0 && cluster.devices < s.num_devices)
-    throw InputError("--stages", std::to_string(s.num_devices) + " devices needed, cluster '" + cluster.name +
-                                     "' has " + std::to_string(cluster.devices));
+  if (sc.data_parallel < 1) throw InputError("--data-parallel", "must be at least 1");
+  if (cluster.devices > 0 &&
+      static_cast<long long>(cluster.devices) < static_cast<long long>(s.num_devices) * sc.data_parallel)
+    throw InputError(
+        "--stages", std::to_string(static_cast<long long>(s.num_devices) * sc.data_parallel) +
+                        " devices needed" +
+                        (sc.data_parallel > 1 ? " (" + std::to_string(sc.data_parallel) + " replicas)" : "") +
+                        ", cluster '" + cluster.name + "' has " + std::to_string(cluster.devices));
+  // Where replica 0's stages run decides which link each boundary crosses.
+  const std::vector<int> gpu = cluster.Place(s.num_devices, sc.data_parallel);
   PartitionRequest req;
   req.stages = stages;
   req.micro_batch_size = micro;
   req.cluster = &cluster;
   req.memory = &memory;
   req.memory_limit = sc.memory_limit;
+  for (int k = 0; k + 1 < stages; ++k) {
+    const int from = s.stage_device[k], to = s.stage_device[k + 1];
+    req.boundary.push_back(from == to ? Route{"memory", 1e18, 0} : cluster.RouteBetween(gpu[from], gpu[to]));
+  }
   const int L = static_cast<int>(sc.profile.layers.size());
   // The automatic partition is a dynamic program over stages x layers^2.
   if (sc.partition.empty() && sc.profile.partition.empty() && static_cast<double>(stages) * L * L > 1.5e8)
@@ -124,6 +135,9 @@ ScenarioResult RunScenario(const Scenario& sc) {
   cfg.seed = sc.seed;
   cfg.record_trace = sc.record_trace;
   cfg.engine = sc.engine;
+  cfg.data_parallel = sc.data_parallel;
+  cfg.overlap_allreduce = sc.overlap_allreduce;
+  out.data_parallel = sc.data_parallel;
   out.sim = Simulate(s, cfg);
   return out;
 }

@@ -31,6 +31,8 @@ struct Scenario {
   std::uint64_t seed = 1;
   bool record_trace = false;
   SimEngine engine = SimEngine::kAuto;
+  int data_parallel = 1;  // pipeline replicas (SimConfig::data_parallel)
+  bool overlap_allreduce = false;
 };
 
 struct ScenarioResult {
@@ -40,6 +42,7 @@ struct ScenarioResult {
   std::vector<StageCost> stages;
   std::vector<StageVersionSummary> versions;
   std::vector<int> versions_kept;
+  int data_parallel = 1;  // replicas; GPUs = schedule.num_devices x this
   SimResult sim;
 };
 

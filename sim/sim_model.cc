@@ -47,6 +47,16 @@ ComputeCost::ComputeCost(const Schedule& s, const SimConfig& c) : c_(c) {
     if (k + 1 < S && s.stage_device[k + 1] != s.stage_device[k])
       receive_backward_ns_[k] = receive_ns(c.stages[k].output_bytes);
   }
+  // What a U adds before it: the optimizer step and, data parallel, the
+  // all-reduce's exposed part.
+  const std::vector<TimeNs> allreduce_ns = AllReduceNs(s, c);
+  std::vector<TimeNs> before_update_ns(S);
+  for (int k = 0; k < S; ++k) {
+    const TimeNs exposed = c.overlap_allreduce
+                               ? std::max<TimeNs>(0, allreduce_ns[k] - c.stages[k].backward_ns)
+                               : allreduce_ns[k];
+    before_update_ns[k] = c.stages[k].update_ns + exposed;
+  }
   std::vector<TimeNs> copy_ns, predict_ns;
   bool copies = false, updates = false;
   for (const StageCost& sc : c.stages) {
@@ -55,8 +65,8 @@ ComputeCost::ComputeCost(const Schedule& s, const SimConfig& c) : c_(c) {
     copy_ns.push_back(sc.copy_ns > 0 ? sc.copy_ns : static_cast<TimeNs>(std::llround(by_bandwidth)));
     predict_ns.push_back(sc.predict_ns > 0 ? sc.predict_ns : copy_ns.back());
     copies = copies || copy_ns.back() > 0 || predict_ns.back() > 0;
-    updates = updates || sc.update_ns > 0;
   }
+  for (TimeNs t : before_update_ns) updates = updates || t > 0;
   // A generated synchronous schedule keeps one version, predicts nothing and
   // switches nothing: no copy to bill, no pass over the schedule. (A schedule
   // read from a file carries its own annotations.)
@@ -68,18 +78,11 @@ ComputeCost::ComputeCost(const Schedule& s, const SimConfig& c) : c_(c) {
   for (std::size_t d = 0; d < s.device_actions.size(); ++d) {
     const auto& row = s.device_actions[d];
     extra_ns_[d].assign(row.size(), 0);
-    std::optional<std::size_t> last_compute;
     for (std::size_t i = 0; i < row.size(); ++i) {
       const Action& a = row[i];
       if (copies)
         extra_ns_[d][i] = work.copies[d][i] * copy_ns[a.stage] + work.predictions[d][i] * predict_ns[a.stage];
-      if (IsCompute(a.kind)) last_compute = i;
-      if (a.kind != ActionKind::kUpdate) continue;
-      extra_ns_[d][i] += c.stages[a.stage].update_ns;
-      if (last_compute) {
-        extra_ns_[d][*last_compute] += extra_ns_[d][i];
-        extra_ns_[d][i] = 0;
-      }
+      if (a.kind == ActionKind::kUpdate) extra_ns_[d][i] += before_update_ns[a.stage];
     }
   }
 }
@@ -102,6 +105,8 @@ TimeNs ComputeCost::operator()(int d, std::size_t index, const Action& a) const 
     case ActionKind::kBackwardWeight:
       ns = sc.backward_ns - sc.backward_ns / 2;
       break;
+    case ActionKind::kUpdate:  // its own time: the step, the all-reduce, copies of kept versions
+      return extra_ns_.empty() ? 0 : extra_ns_[d][index];
     default:
       return 0;
   }
@@ -116,10 +121,10 @@ TimeNs ComputeCost::operator()(int d, std::size_t index, const Action& a) const 
 
 Wiring Wire(const Schedule& s, const SimConfig& c) {
   Wiring w;
-  const int S = s.num_stages;
+  const int S = s.num_stages, P = s.num_devices, R = std::max(1, c.data_parallel);
+  const std::vector<int> gpu = c.cluster.Place(P, R);
   w.forward_channel.resize(S);
   w.backward_channel.resize(S);
-  w.one_channel_per_link = c.cluster.topology == Topology::kChain;
   // The devices a stage's output travels between, if it leaves its device.
   using Ends = std::pair<int, int>;
   const auto ends = [&](int from_stage, int to_stage, Bytes bytes) -> std::optional<Ends> {
@@ -137,20 +142,77 @@ Wiring Wire(const Schedule& s, const SimConfig& c) {
     for (const auto& e : {forward_ends[k], backward_ends[k]})
       if (e) channel_of.emplace(*e, 0);
   }
+  // Every replica's copy of every channel, on the link its route takes.
+  std::map<std::string, int> link_of;
+  std::vector<int> own, all;  // per link: replica 0's channels, every replica's
+  std::vector<Route> routes;
   for (auto& [pair, index] : channel_of) {
     index = static_cast<int>(w.channel_sender.size());
-    const std::string name = "d" + std::to_string(pair.first) + "->d" + std::to_string(pair.second);
+    const Route route = c.cluster.RouteBetween(gpu[pair.first], gpu[pair.second]);
+    const auto [it, added] = link_of.emplace(route.link, static_cast<int>(routes.size()));
+    if (added) {
+      routes.push_back(route);
+      own.push_back(0);
+      all.push_back(0);
+    }
+    ++own[it->second];
     w.channel_sender.push_back(pair.first);
-    w.channel_link.push_back(w.one_channel_per_link ? index : 0);
-    w.channel_tracks.push_back((w.one_channel_per_link ? "link " : "bus ") + name);
-    if (w.one_channel_per_link) w.link_names.push_back(name);
+    w.channel_link.push_back(it->second);
   }
-  if (!w.one_channel_per_link && !channel_of.empty()) w.link_names.emplace_back("bus");
+  for (int r = 1; r < R; ++r)
+    for (const auto& [pair, index] : channel_of) {
+      const std::string link = c.cluster
+                                   .RouteBetween(gpu[static_cast<std::size_t>(r) * P + pair.first],
+                                                 gpu[static_cast<std::size_t>(r) * P + pair.second])
+                                   .link;
+      const auto it = link_of.find(link);
+      if (it != link_of.end()) ++all[it->second];
+    }
+  for (std::size_t l = 0; l < routes.size(); ++l) {
+    all[l] += own[l];
+    w.link_names.push_back(routes[l].link);
+    w.link_bytes_per_sec.push_back(routes[l].bytes_per_sec * own[l] / all[l]);
+    w.link_latency_ns.push_back(routes[l].latency_ns);
+    w.one_channel_per_link = w.one_channel_per_link && own[l] == 1;
+  }
+  for (const auto& [pair, index] : channel_of) {
+    const int l = w.channel_link[index];
+    const std::string name = "d" + std::to_string(gpu[pair.first]) + "->d" + std::to_string(gpu[pair.second]);
+    w.channel_tracks.push_back(own[l] == 1 && routes[l].link == name ? "link " + name
+                                                                     : routes[l].link + " " + name);
+  }
   for (int k = 0; k < S; ++k) {
     if (forward_ends[k]) w.forward_channel[k] = channel_of.at(*forward_ends[k]);
     if (backward_ends[k]) w.backward_channel[k] = channel_of.at(*backward_ends[k]);
   }
   return w;
+}
+
+std::vector<TimeNs> AllReduceNs(const Schedule& s, const SimConfig& c) {
+  const int S = s.num_stages, P = s.num_devices, R = c.data_parallel;
+  std::vector<TimeNs> out(S, 0);
+  if (R <= 1) return out;
+  const std::vector<int> gpu = c.cluster.Place(P, R);
+  // Each stage's ring: its replicas' GPUs in replica order; hop i sends to i + 1.
+  const auto hop = [&](int k, int i) {
+    const int d = s.stage_device[k];
+    return c.cluster.RouteBetween(gpu[static_cast<std::size_t>(i) * P + d],
+                                  gpu[static_cast<std::size_t>((i + 1) % R) * P + d]);
+  };
+  std::map<std::string, int> load;  // ring hops on each link, over all stages
+  for (int k = 0; k < S; ++k)
+    for (int i = 0; i < R; ++i) ++load[hop(k, i).link];
+  for (int k = 0; k < S; ++k) {
+    const double chunk = static_cast<double>(c.stages[k].parameter_bytes) / R;
+    double step_ns = 0;
+    for (int i = 0; i < R; ++i) {
+      const Route r = hop(k, i);
+      step_ns =
+          std::max(step_ns, static_cast<double>(r.latency_ns) + chunk * load[r.link] / r.bytes_per_sec * 1e9);
+    }
+    out[k] = static_cast<TimeNs>(std::llround(2.0 * (R - 1) * step_ns));
+  }
+  return out;
 }
 
 Recorder::Recorder(const Schedule& s, const SimConfig& c, const Wiring& w)
@@ -184,7 +246,9 @@ Recorder::Recorder(const Schedule& s, const SimConfig& c, const Wiring& w)
 SimResult Recorder::Finish(TimeNs makespan_ns) {
   r_.makespan_ns = makespan_ns;
   r_.mini_batch_ns = SteadyMiniBatchNs(stage0_updates_, s_.mini_batches, makespan_ns);
-  r_.samples_per_sec = r_.mini_batch_ns > 0 ? c_.samples_per_mini_batch / NsToSec(r_.mini_batch_ns) : 0;
+  r_.samples_per_sec = r_.mini_batch_ns > 0 ? static_cast<double>(c_.samples_per_mini_batch) *
+                                                  std::max(1, c_.data_parallel) / NsToSec(r_.mini_batch_ns)
+                                            : 0;
   for (int d = 0; d < devices_; ++d)
     r_.utilisation.push_back(makespan_ns > 0 ? static_cast<double>(r_.busy_ns[d]) / makespan_ns : 0);
   for (int k = 0; k < s_.num_stages; ++k)

@@ -33,8 +33,9 @@ constexpr TimeNs kNotYet = std::numeric_limits<TimeNs>::min();
 // runs the forward again first (scaled like compute); every weight copy and
 // prediction (common/versioning.h, WeightWorkOf) takes the stage's profiled
 // copy or prediction time (unprofiled: 2 x its parameter bytes at the
-// device's memory bandwidth); an update's optimizer step and copy are billed
-// to the pass before it on its device (updates are instants in the engines).
+// device's memory bandwidth); an update takes its optimizer step, the copies
+// it makes and (data parallel) its all-reduce on its device, after the pass
+// before it has sent its output (as the lowered schedule's SEND precedes U).
 class ComputeCost {
  public:
   ComputeCost(const Schedule& s, const SimConfig& c);
@@ -50,15 +51,23 @@ class ComputeCost {
 // A channel carries one sender's outputs to one receiver, in the order they
 // were sent (as an ordered P2P stream does). Channels live on links: on a
 // chain each channel has a link of its own; on a shared bus all share one.
+// A link's bandwidth is what replica 0's channels on it get: its route's
+// bandwidth x (replica 0's channels on it) / (all replicas' channels on it).
 struct Wiring {
   std::vector<std::optional<int>> forward_channel;   // per stage k < S-1: k -> k+1; none = in memory
   std::vector<std::optional<int>> backward_channel;  // per stage k > 0: k -> k-1
   std::vector<int> channel_sender, channel_link;     // per channel
-  std::vector<std::string> channel_tracks;           // per channel: "link d0->d1" or "bus d0->d1"
-  std::vector<std::string> link_names;               // "d0->d1" or "bus", in (sender, receiver) order
+  std::vector<std::string> channel_tracks;  // per channel: "link d0->d1", "bus d0->d1", "nic n0 d7->d8"
+  std::vector<std::string> link_names;      // Route::link, in the order of their first channel
+  std::vector<double> link_bytes_per_sec;   // per link
+  std::vector<TimeNs> link_latency_ns;      // per link
   bool one_channel_per_link = true;
 };
 Wiring Wire(const Schedule& s, const SimConfig& c);
+
+// Per stage: one ring all-reduce of its gradients over its replicas' GPUs
+// (SimConfig::data_parallel); all 0 without data parallelism.
+std::vector<TimeNs> AllReduceNs(const Schedule& s, const SimConfig& c);
 
 // Collects busy time, in-flight activations, memory, stage 0's update times,
 // per-link bytes and (with record_trace) spans, then finishes the result. An

@@ -5,6 +5,7 @@
 #include "common/error.h"
 #include "common/versioning.h"
 #include "sim/engines.h"
+#include "sim/sim_model.h"
 
 namespace xpipe {
 
@@ -12,14 +13,17 @@ namespace {
 
 SimResult Run(const Schedule& s, const SimConfig& config) {
   // Contention couples the devices' compute in time: only the event queue has a clock.
-  const bool chain = config.cluster.topology == Topology::kChain && config.cluster.compute_contention == 0;
+  const bool chain = sim::Wire(s, config).one_channel_per_link && config.cluster.compute_contention == 0;
   switch (config.engine) {
     case SimEngine::kAuto:
       return chain ? sim::RunDataflowEngine(s, config) : sim::RunEventEngine(s, config);
     case SimEngine::kEventQueue:
       return sim::RunEventEngine(s, config);
     case SimEngine::kDataflow:
-      XPIPE_CHECK(chain, "the dataflow engine runs chains without contention only");
+      if (!chain)
+        throw InputError("--engine",
+                         "dataflow runs only where every link carries one channel and nothing "
+                         "contends (a chain); this cluster needs the event engine");
       return sim::RunDataflowEngine(s, config);
   }
   XPIPE_CHECK(false, "unknown engine");
@@ -31,6 +35,7 @@ SimResult Run(const Schedule& s, const SimConfig& config) {
 SimResult Simulate(const Schedule& s, const SimConfig& config) {
   const auto start = std::chrono::steady_clock::now();
   SimResult r = Run(s, config);
+  r.allreduce_ns = sim::AllReduceNs(s, config);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;
 }

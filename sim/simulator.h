@@ -44,6 +44,19 @@ struct SimConfig {
   std::uint64_t seed = 1;
   bool record_trace = false;
   SimEngine engine = SimEngine::kAuto;
+  // Data parallelism: the pipeline runs as `data_parallel` replicas placed
+  // by cluster.Place; replica 0 is simulated and the others run the same
+  // actions at the same times, so a link that k replicas' transfers share
+  // gives each 1/k of its bandwidth (exact when they run in lockstep). At
+  // every U a stage's gradients are all-reduced over its replicas' GPUs by a
+  // ring: 2 (D - 1) steps of latency + bytes / D / bandwidth, each step as
+  // slow as its slowest hop, a hop's link shared by every ring that crosses
+  // it (all stages' rings taken as concurrent). Not overlapped: the time is
+  // billed to the device before the update. Overlapped (as DDP does, bucket
+  // by bucket during the backward): only what exceeds the stage's backward
+  // pass is billed.
+  int data_parallel = 1;
+  bool overlap_allreduce = false;
 };
 
 struct SimResult {
@@ -51,12 +64,13 @@ struct SimResult {
   // Steady state: mean interval between stage 0's updates over the middle
   // half of the mini-batches (M >= 4), else makespan / M.
   TimeNs mini_batch_ns = 0;
-  double samples_per_sec = 0;
+  double samples_per_sec = 0;            // of all replicas together
   std::vector<TimeNs> busy_ns;           // per device, compute
   std::vector<double> utilisation;       // per device, busy / makespan
   std::vector<int> peak_in_flight;       // per stage
   std::vector<Bytes> peak_memory_bytes;  // per stage
-  std::vector<std::string> link_names;   // "d0->d1" in (sender, receiver) order, or "bus"
+  std::vector<std::string> link_names;   // "d0->d1" in (sender, receiver) order, "bus", "nic d7", ...
+  std::vector<TimeNs> allreduce_ns;      // per stage: one all-reduce of its gradients (data parallel)
   std::vector<Bytes> link_bytes;         // per link
   std::int64_t actions = 0;              // compute and update actions run
   std::int64_t events = 0;               // events the event engine handled; 0 from the dataflow engine

@@ -13,8 +13,9 @@
 namespace xpipe {
 namespace {
 
-const std::vector<std::string> kAxes = {"schedule",  "stages",  "micro-batches", "mini-batches", "batch-size",
-                                        "bandwidth", "latency", "speed",         "straggler",    "chunks"};
+const std::vector<std::string> kAxes = {"schedule",   "stages",    "micro-batches", "mini-batches",
+                                        "batch-size", "bandwidth", "latency",       "speed",
+                                        "straggler",  "chunks",    "data-parallel"};
 
 // A value of `axis`: a finite number in [lo, hi], whole where `whole`.
 double ToNumber(const std::string& axis, const std::string& v, double lo, double hi, bool whole = false) {
@@ -52,8 +53,11 @@ void Apply(Scenario& sc, const std::string& axis, const std::string& v) {
   else if (axis == "straggler") {
     sc.cluster.speed.resize(std::max(1, sc.schedule.devices), 1.0);
     sc.cluster.speed.back() = ToNumber(axis, v, 1e-3, 1e3);
-  } else if (axis == "chunks")
+  } else if (axis == "chunks") {
     sc.schedule.chunks = Count(axis, v);
+  } else if (axis == "data-parallel") {
+    sc.data_parallel = Count(axis, v);
+  }
 }
 
 std::string Csv(const std::string& s) {
@@ -111,11 +115,13 @@ std::string RunSweep(const Scenario& base, const std::vector<SweepAxis>& axes, i
         const double bubble = 1.0 - std::accumulate(u.begin(), u.end(), 0.0) / u.size();
         std::string part;
         for (int n : r.partition.layers_per_stage) part += (part.empty() ? "" : " ") + std::to_string(n);
-        row << NsToMs(r.sim.mini_batch_ns) << ',' << r.sim.samples_per_sec << ',' << bubble << ','
+        const double gpus = static_cast<double>(r.schedule.num_devices) * sc.data_parallel;
+        row << NsToMs(r.sim.mini_batch_ns) << ',' << r.sim.samples_per_sec << ','
+            << r.sim.samples_per_sec / gpus << ',' << bubble << ','
             << *std::max_element(r.sim.peak_memory_bytes.begin(), r.sim.peak_memory_bytes.end()) << ','
             << NsToMs(r.partition.bottleneck_ns) << ',' << part << ',';
       } catch (const InputError& e) {
-        row << ",,,,,," << Csv(e.what());
+        row << ",,,,,,," << Csv(e.what());
       }
       rows[p] = row.str();
     }
@@ -127,7 +133,9 @@ std::string RunSweep(const Scenario& base, const std::vector<SweepAxis>& axes, i
   for (auto& t : pool) t.join();
   std::ostringstream out;
   for (const auto& a : axes) out << a.name << ',';
-  out << "mini_batch_ms,samples_per_sec,bubble,peak_memory_bytes,bottleneck_ms,partition,error\n";
+  out << "mini_batch_ms,samples_per_sec,samples_per_sec_per_gpu,bubble,peak_memory_bytes,bottleneck_ms,"
+         "partition,"
+         "error\n";
   for (const auto& r : rows) out << r << '\n';
   return out.str();
 }

@@ -3,7 +3,7 @@
 //
 // Axes: schedule, stages, micro-batches, mini-batches, batch-size,
 // bandwidth (GB/s), latency (us), speed (every device), straggler (speed of
-// the last device), chunks. A point that cannot be built (e.g. interleaved
+// the last device), chunks, data-parallel (replicas). A point that cannot be built (e.g. interleaved
 // with T % N != 0) gets its error in the `error` column, not an abort.
 #pragma once
 

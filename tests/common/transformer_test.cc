@@ -77,7 +77,8 @@ TEST(TransformerProfileTest, TrainingFlopsMatchNarayananWithAndWithoutRecomputat
         plain += 3 * f * T;
         recomputed += (block ? 4 : 3) * f * T;
       }
-      const i128 B = static_cast<i128>(g.micro_batch) * T, s = g.seq_len, l = g.layers, h = g.hidden, V = g.vocab;
+      const i128 B = static_cast<i128>(g.micro_batch) * T, s = g.seq_len, l = g.layers, h = g.hidden,
+                 V = g.vocab;
       // 72 B s l h^2 (1 + s/(6h) + V/(12 l h)), over the common denominator 12 l h.
       EXPECT_EQ(Dec(plain * 12 * l * h), Dec(72 * B * s * l * h * h * (12 * l * h + 2 * l * s + V)))
           << g.layers << " " << g.hidden << " " << g.seq_len << " " << g.vocab << " " << g.micro_batch * T;
@@ -100,7 +101,8 @@ TEST(TransformerProfileTest, ActivationBytesPerBlockMatchKorthikanti) {
       for (std::size_t i = 1; i + 1 < p.layers.size(); ++i) {
         ASSERT_TRUE(p.layers[i].saved_bytes);
         // s b h (34 + 5 a s / h), times h.
-        EXPECT_EQ(Dec(static_cast<i128>(*p.layers[i].saved_bytes) * h), Dec(s * b * h * (34 * h + 5 * a * s)));
+        EXPECT_EQ(Dec(static_cast<i128>(*p.layers[i].saved_bytes) * h),
+                  Dec(s * b * h * (34 * h + 5 * a * s)));
         EXPECT_EQ(Dec(*p.layers[i].saved_bytes_recompute), Dec(s * b * h * 2));  // its input alone
       }
     }
@@ -186,8 +188,10 @@ TEST(TransformerProfileTest, ShippedDevicesParseAndBadInputIsNamed) {
     }
     return std::string("no error");
   };
-  EXPECT_NE(error([] { ParseDeviceSpec(R"({"name": "x", "peak_tflops": {"bf17": 1}, "memory_bandwidth_GBps": 1})", "d.json"); })
-                .find("d.json.peak_tflops.bf17"),
+  EXPECT_NE(error([] {
+              ParseDeviceSpec(R"({"name": "x", "peak_tflops": {"bf17": 1}, "memory_bandwidth_GBps": 1})",
+                              "d.json");
+            }).find("d.json.peak_tflops.bf17"),
             std::string::npos);
   TransformerConfig c;
   c.layers = 2;
