@@ -23,8 +23,14 @@ int TrainCommand(const Args& args) {
   exec::TrainConfig c;
   std::string schedule, optimizer, lr_schedule, partition, target, backward_weights, file, policy, prediction;
   desc.add_options()("help,h", "show this help")("model", po::value(&c.model)->default_value("cnn"),
-                                                 "mlp, cnn, vgg, resnet")(
-      "data", po::value(&c.data)->default_value("fashion-mnist"), "fashion-mnist or synthetic")(
+                                                 "mlp, cnn, vgg, resnet, gpt (with --data text:FILE)")(
+      "data", po::value(&c.data)->default_value("fashion-mnist"),
+      "fashion-mnist, synthetic, or text:FILE (characters of any text file, for --model gpt)")(
+      "gpt-layers", po::value(&c.gpt.layers)->default_value(2), "gpt: transformer blocks")(
+      "gpt-hidden", po::value(&c.gpt.hidden)->default_value(64), "gpt: hidden size")(
+      "gpt-heads", po::value(&c.gpt.heads)->default_value(4), "gpt: attention heads")(
+      "gpt-ffn", po::value(&c.gpt.ffn)->default_value(0), "gpt: MLP size (0 = 4 x hidden)")(
+      "seq-len", po::value(&c.seq_len)->default_value(64), "text: tokens per sample")(
       "schedule", po::value(&schedule)->default_value("xpipe"), ("one of " + ScheduleNames()).c_str())(
       "schedule-file", po::value(&file),
       "train with this schedule file (CSV as PyTorch or xpipe writes it, or JSON), run back to back; its "
@@ -91,6 +97,11 @@ int TrainCommand(const Args& args) {
   InRange("--max-steps", static_cast<double>(c.max_steps), 0, 1e12);
   InRange("--checkpoint-every", static_cast<double>(c.checkpoint_every), 0, 1e12);
   InRange("--synthetic-samples", static_cast<double>(c.synthetic_samples), 1, 200000);
+  InRange("--gpt-layers", static_cast<double>(c.gpt.layers), 1, 1024);
+  InRange("--gpt-hidden", static_cast<double>(c.gpt.hidden), 1, 65536);
+  InRange("--gpt-heads", static_cast<double>(c.gpt.heads), 1, 1024);
+  InRange("--gpt-ffn", static_cast<double>(c.gpt.ffn), 0, 262144);
+  InRange("--seq-len", static_cast<double>(c.seq_len), 1, 65536);
   c.lr_schedule = exec::ParseLrSchedule(lr_schedule, "--lr-schedule");
   c.target = ParsePredictionTarget(target, "--target");
   c.backward_weights = ParseWeightSwitch(backward_weights, "--backward-weights");

@@ -3,10 +3,12 @@
 #include <sys/stat.h>
 #include <torch/torch.h>
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "common/error.h"
 
@@ -90,6 +92,43 @@ Dataset Synthetic(int64_t n, const std::vector<int64_t>& shape, int64_t classes,
   const int64_t features = shape[0] * shape[1] * shape[2];
   const torch::Tensor teacher = torch::randn({features, classes}, teacher_gen);
   d.labels = d.images.reshape({n, features}).matmul(teacher).argmax(1);
+  return d;
+}
+
+TextData LoadText(const std::string& path, int64_t seq_len) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path, "cannot read the text file");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (seq_len < 1) throw InputError("--seq-len", "must be at least 1");
+  const int64_t windows = text.empty() ? 0 : (static_cast<int64_t>(text.size()) - 1) / seq_len;
+  if (windows < 2)
+    throw InputError(path, std::to_string(text.size()) + " bytes: too short for two windows of --seq-len " +
+                               std::to_string(seq_len) + " (and the token after each)");
+  TextData d;
+  std::array<int64_t, 256> id{};
+  id.fill(-1);
+  for (unsigned char c : text) id[c] = 0;
+  for (int c = 0; c < 256; ++c)
+    if (id[c] == 0) {
+      id[c] = static_cast<int64_t>(d.vocabulary.size());
+      d.vocabulary.push_back(static_cast<char>(c));
+    }
+  torch::Tensor tokens = torch::empty({static_cast<int64_t>(text.size())}, torch::kLong);
+  int64_t* t = tokens.data_ptr<int64_t>();
+  for (std::size_t i = 0; i < text.size(); ++i) t[i] = id[static_cast<unsigned char>(text[i])];
+  const torch::Tensor x = tokens.slice(0, 0, windows * seq_len).view({windows, seq_len});
+  const torch::Tensor y = tokens.slice(0, 1, windows * seq_len + 1).view({windows, seq_len});
+  const int64_t n_train = std::max<int64_t>(1, windows * 9 / 10);
+  const auto part = [&](int64_t lo, int64_t hi) {
+    Dataset s;
+    s.images = x.slice(0, lo, hi).clone();
+    s.labels = y.slice(0, lo, hi).clone();
+    s.shape = {seq_len};
+    s.classes = static_cast<int64_t>(d.vocabulary.size());
+    return s;
+  };
+  d.train = part(0, n_train);
+  d.test = part(n_train, windows);
   return d;
 }
 

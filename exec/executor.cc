@@ -244,8 +244,7 @@ class Executor::Interpreter {
                           std::to_string(a.micro_batch));
     const int T = s_.micro_batches;
     result_.loss[a.mini_batch] += value / T;
-    result_.correct[a.mini_batch] +=
-        out.argmax(1).eq(y).sum().item<double>() / static_cast<double>(y.size(0) * T);
+    result_.correct[a.mini_batch] += CorrectSamples(out, y) / static_cast<double>(y.size(0) * T);
     return loss;
   }
 
@@ -303,7 +302,7 @@ class Executor::Interpreter {
     }
     const torch::Tensor y = chunk(g).second.to(st.device);
     eval.loss_sum += torch::cross_entropy_loss(out, y).item<double>() * static_cast<double>(y.size(0));
-    eval.correct += out.argmax(1).eq(y).sum().item<double>();
+    eval.correct += CorrectSamples(out, y);
   }
 
   void Backward(const Action& a) {
@@ -626,11 +625,12 @@ void RetainHostMemory() {
 }
 
 std::vector<std::vector<int64_t>> SampleOutputShapes(const std::vector<Model>& stages,
-                                                     const std::vector<int64_t>& input_shape) {
+                                                     const std::vector<int64_t>& input_shape,
+                                                     torch::ScalarType dtype) {
   torch::NoGradGuard no_grad;
   std::vector<int64_t> shape = {1};
   shape.insert(shape.end(), input_shape.begin(), input_shape.end());
-  torch::Tensor h = torch::zeros(shape);
+  torch::Tensor h = torch::zeros(shape, dtype);
   std::vector<std::vector<int64_t>> out;
   torch::Generator gen = at::detail::createCPUGenerator(0);
   for (const Model& stage : stages) {

@@ -185,8 +185,9 @@ class Executor {
 void RetainHostMemory();
 
 // The output shape of one sample after each stage, from a forward of one
-// sample of `input_shape` ({C, H, W}) on the CPU.
+// sample of `input_shape` ({C, H, W}, or {s} token ids) of `dtype` on the CPU.
 std::vector<std::vector<int64_t>> SampleOutputShapes(const std::vector<Model>& stages,
-                                                     const std::vector<int64_t>& input_shape);
+                                                     const std::vector<int64_t>& input_shape,
+                                                     torch::ScalarType dtype = torch::kFloat32);
 
 }  // namespace xpipe::exec

@@ -121,6 +121,89 @@ class Residual : public Layer {
   int64_t in_, out_;
 };
 
+// GPT-2's initialisation: weights N(0, 0.02), biases 0, layer norms 1 and 0.
+torch::Tensor Normal(torch::Generator& gen, std::vector<int64_t> shape) {
+  return torch::randn(shape, gen, torch::kFloat32) * 0.02;
+}
+
+// Token and learnt position embeddings: ids [b, s] -> [b, s, h].
+class Embedding : public Layer {
+ public:
+  Embedding(int64_t vocab, int64_t seq, int64_t hidden) : vocab_(vocab), seq_(seq), hidden_(hidden) {}
+  std::string Name() const override {
+    return "Embedding(" + std::to_string(vocab_) + "," + std::to_string(hidden_) + ")";
+  }
+  std::size_t NumParams() const override { return 2; }
+  std::vector<torch::Tensor> Init(torch::Generator& gen) const override {
+    return {Normal(gen, {vocab_, hidden_}), Normal(gen, {seq_, hidden_})};
+  }
+  torch::Tensor Forward(const torch::Tensor& ids, const std::vector<torch::Tensor>& p) const override {
+    return torch::embedding(p[0], ids) + p[1].slice(0, 0, ids.size(1));
+  }
+
+ private:
+  int64_t vocab_, seq_, hidden_;
+};
+
+// x + attention(ln1(x)), then + mlp(ln2(x)); attention causal, heads a.
+class Block : public Layer {
+ public:
+  Block(int64_t hidden, int64_t heads, int64_t ffn) : h_(hidden), a_(heads), f_(ffn) {}
+  std::string Name() const override {
+    return "Block(h=" + std::to_string(h_) + ",heads=" + std::to_string(a_) + ")";
+  }
+  std::size_t NumParams() const override { return 12; }
+  int64_t Macs(const torch::Tensor& in, const torch::Tensor&) const override {
+    const int64_t tokens = in.size(0) * in.size(1), s = in.size(1);
+    return tokens * (4 * h_ * h_ + 2 * h_ * f_) + 2 * in.size(0) * s * s * h_;
+  }
+  std::vector<torch::Tensor> Init(torch::Generator& gen) const override {
+    const auto ones = [](int64_t n) { return torch::ones({n}); };
+    const auto zeros = [](int64_t n) { return torch::zeros({n}); };
+    return {ones(h_), zeros(h_), Normal(gen, {3 * h_, h_}), zeros(3 * h_), Normal(gen, {h_, h_}), zeros(h_),
+            ones(h_), zeros(h_), Normal(gen, {f_, h_}),     zeros(f_),     Normal(gen, {h_, f_}), zeros(h_)};
+  }
+  torch::Tensor Forward(const torch::Tensor& x, const std::vector<torch::Tensor>& p) const override {
+    const int64_t b = x.size(0), s = x.size(1), dh = h_ / a_;
+    const torch::Tensor qkv = torch::linear(torch::layer_norm(x, {h_}, p[0], p[1]), p[2], p[3]);
+    const auto heads = [&](const torch::Tensor& t) { return t.view({b, s, a_, dh}).transpose(1, 2); };
+    const std::vector<torch::Tensor> parts = qkv.chunk(3, 2);
+    const torch::Tensor q = heads(parts[0]), k = heads(parts[1]), v = heads(parts[2]);
+    const torch::Tensor future = torch::ones({s, s}, torch::kBool).triu(1).to(x.device());
+    const torch::Tensor scores =
+        q.matmul(k.transpose(-2, -1)).div(std::sqrt(static_cast<double>(dh))).masked_fill(future, -1e9);
+    const torch::Tensor attended = torch::softmax(scores, -1).matmul(v).transpose(1, 2).reshape({b, s, h_});
+    const torch::Tensor y = x + torch::linear(attended, p[4], p[5]);
+    const torch::Tensor m = torch::gelu(torch::linear(torch::layer_norm(y, {h_}, p[6], p[7]), p[8], p[9]));
+    return y + torch::linear(m, p[10], p[11]);
+  }
+
+ private:
+  int64_t h_, a_, f_;
+};
+
+// Final layer norm and projection to the vocabulary: [b, s, h] -> [b, V, s].
+class LmHead : public Layer {
+ public:
+  LmHead(int64_t hidden, int64_t vocab) : h_(hidden), vocab_(vocab) {}
+  std::string Name() const override {
+    return "LmHead(" + std::to_string(h_) + "," + std::to_string(vocab_) + ")";
+  }
+  std::size_t NumParams() const override { return 3; }
+  int64_t Macs(const torch::Tensor& in, const torch::Tensor&) const override {
+    return in.size(0) * in.size(1) * h_ * vocab_;
+  }
+  std::vector<torch::Tensor> Init(torch::Generator& gen) const override {
+    return {torch::ones({h_}), torch::zeros({h_}), Normal(gen, {vocab_, h_})};
+  }
+  torch::Tensor Forward(const torch::Tensor& x, const std::vector<torch::Tensor>& p) const override {
+    return torch::linear(torch::layer_norm(x, {h_}, p[0], p[1]), p[2]).transpose(1, 2);
+  }
+
+ private:
+  int64_t h_, vocab_;
+};
+
 template <typename T, typename... A>
 std::shared_ptr<const Layer> L(A... a) {
   return std::make_shared<const T>(a...);
@@ -128,7 +211,21 @@ std::shared_ptr<const Layer> L(A... a) {
 
 }  // namespace
 
-Model MakeModel(const std::string& name, const std::vector<int64_t>& shape, int64_t classes) {
+Model MakeModel(const std::string& name, const std::vector<int64_t>& shape, int64_t classes,
+                const GptOptions& gpt) {
+  if (name == "gpt") {
+    if (shape.size() != 1) throw InputError("--model", "gpt reads token sequences: use --data text:FILE");
+    if (gpt.layers < 1 || gpt.hidden < 1 || gpt.heads < 1 || gpt.hidden % gpt.heads != 0)
+      throw InputError("--gpt-heads", std::to_string(gpt.heads) + " heads must divide the hidden size " +
+                                          std::to_string(gpt.hidden) + " (and every size be positive)");
+    Model m = {L<Embedding>(classes, shape[0], gpt.hidden)};
+    for (int64_t i = 0; i < gpt.layers; ++i)
+      m.push_back(L<Block>(gpt.hidden, gpt.heads, gpt.ffn > 0 ? gpt.ffn : 4 * gpt.hidden));
+    m.push_back(L<LmHead>(gpt.hidden, classes));
+    return m;
+  }
+  if (shape.size() != 3)
+    throw InputError("--model", "'" + name + "' classifies images; text needs --model gpt");
   const int64_t C = shape[0], H = shape[1], W = shape[2];
   if (name == "mlp")
     return {L<Flatten>(), L<Linear>(C * H * W, 128), L<Relu>(), L<Linear>(128, 64),
@@ -170,7 +267,23 @@ Model MakeModel(const std::string& name, const std::vector<int64_t>& shape, int6
     return {L<Conv>(C, 16, 3, 1), L<Relu>(),           L<Residual>(16, 16), L<Residual>(16, 16),
             L<MaxPool>(),         L<Residual>(16, 32), L<Residual>(32, 32), L<MaxPool>(),
             L<Residual>(32, 64),  L<Residual>(64, 64), L<GlobalAvgPool>(),  L<Linear>(64, classes)};
-  throw InputError("--model", "unknown model '" + name + "' (expected mlp, cnn, vgg, resnet)");
+  throw InputError("--model", "unknown model '" + name + "' (expected mlp, cnn, vgg, resnet, gpt)");
+}
+
+double CorrectSamples(const torch::Tensor& logits, const torch::Tensor& labels) {
+  return logits.argmax(1)
+      .eq(labels)
+      .to(torch::kFloat64)
+      .reshape({labels.size(0), -1})
+      .mean(1)
+      .sum()
+      .item<double>();
+}
+
+torch::Tensor ZeroLabels(const torch::Tensor& logits) {
+  std::vector<int64_t> shape = logits.sizes().vec();
+  shape.erase(shape.begin() + 1);
+  return torch::zeros(shape, torch::TensorOptions().dtype(torch::kLong).device(logits.device()));
 }
 
 std::vector<Model> Partition(const Model& model, int stages, const std::vector<int>& sizes) {

@@ -33,10 +33,26 @@ class Layer {
 
 using Model = std::vector<std::shared_ptr<const Layer>>;
 
+// A small decoder-only transformer (GPT-2's layout: pre-norm blocks of causal
+// self-attention and a GeLU MLP, learnt positions, an untied LM head).
+struct GptOptions {
+  int64_t layers = 2, hidden = 64, heads = 4;
+  int64_t ffn = 0;  // 0 = 4 x hidden
+};
+
 // Names: mlp, cnn (LeNet-style), vgg (CIFAR-size VGG), resnet (CIFAR-size
-// ResNet). input_shape is {C, H, W}; classes the output width.
+// ResNet): input_shape is {C, H, W} of float images, classes the output
+// width. gpt: input_shape is {sequence length} of token ids, classes the
+// vocabulary; layers are the embedding, one per block, and the head, whose
+// output is [batch, vocabulary, sequence] (cross_entropy's layout).
 // Throws InputError("--model", ...) for an unknown name.
-Model MakeModel(const std::string& name, const std::vector<int64_t>& input_shape, int64_t classes);
+Model MakeModel(const std::string& name, const std::vector<int64_t>& input_shape, int64_t classes,
+                const GptOptions& gpt = {});
+
+// Samples predicted right: for a sequence, the fraction of its positions.
+double CorrectSamples(const torch::Tensor& logits, const torch::Tensor& labels);
+// Labels of the right shape for a timing run: logits' shape without dim 1.
+torch::Tensor ZeroLabels(const torch::Tensor& logits);
 
 // Splits layers into stages of the given sizes; empty = as even as possible.
 // Throws InputError("--partition", ...) when sizes do not cover the model.

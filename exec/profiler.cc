@@ -72,7 +72,6 @@ Profile ProfileModel(const std::string& name, const Model& model, const torch::T
     for (const auto& t : w[i]) accum[i].push_back(torch::zeros_like(t));
     opt[i] = std::make_unique<Optimizer>(o.optimizer, w[i]);
   }
-  const torch::Tensor labels = torch::zeros({sample.size(0)}, torch::kLong).to(sample.device());
   // Whole training iterations as one graph, timed layer by layer (as
   // PipeDream's profiler does): the forward with a time stamp after each
   // layer, the backward with a stamp when each layer's input gradient is
@@ -95,9 +94,10 @@ Profile ProfileModel(const std::string& name, const Model& model, const torch::T
       const auto t0 = std::chrono::steady_clock::now();
       torch::Tensor y = ForwardStage(layers[i], x, leaves[i]);
       if (i + 1 == L) {  // what the executor's last stage does with its output
+        const torch::Tensor labels = ZeroLabels(y);
         loss = torch::cross_entropy_loss(y, labels);
         (void)loss.item<double>();
-        (void)y.argmax(1).eq(labels).sum().item<double>();
+        (void)CorrectSamples(y, labels);
       }
       if (keep) times[i].forward.push_back(Since(t0));
       out_bytes[i] = y.numel() * static_cast<Bytes>(y.element_size());
@@ -171,14 +171,14 @@ Profile ProfileModel(const std::string& name, const Model& model, const torch::T
 
 double MeasureContention(const Model& model, const torch::Tensor& sample, const ProfileOptions& o) {
   const std::vector<torch::Tensor> w = InitStages({model}, 0)[0];
-  const torch::Tensor labels = torch::zeros({sample.size(0)}, torch::kLong);
   // One training iteration of the whole model, timed.
   const auto iteration = [&] {
     std::vector<torch::Tensor> leaves;
     leaves.reserve(w.size());
     for (const auto& t : w) leaves.push_back(t.detach().requires_grad_(true));
     const auto t0 = std::chrono::steady_clock::now();
-    const torch::Tensor loss = torch::cross_entropy_loss(ForwardStage(model, sample, leaves), labels);
+    const torch::Tensor out = ForwardStage(model, sample, leaves);
+    const torch::Tensor loss = torch::cross_entropy_loss(out, ZeroLabels(out));
     if (!leaves.empty()) torch::autograd::grad({loss}, leaves, {}, false, false, /*allow_unused=*/true);
     return Since(t0);
   };

@@ -415,9 +415,16 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
   } else if (c.data == "synthetic") {
     train = Synthetic(c.synthetic_samples, {1, 16, 16}, 10, c.seed, /*teacher_seed=*/12345);
     test = Synthetic(c.synthetic_samples / 4, {1, 16, 16}, 10, c.seed + 1, /*teacher_seed=*/12345);
+  } else if (c.data.rfind("text:", 0) == 0) {
+    TextData text = LoadText(c.data.substr(5), c.seq_len);
+    train = std::move(text.train);
+    test = std::move(text.test);
   } else {
-    throw InputError("--data", "expected fashion-mnist or synthetic (got '" + c.data + "')");
+    throw InputError("--data", "expected fashion-mnist, synthetic or text:FILE (got '" + c.data + "')");
   }
+  if ((c.model == "gpt") != (train.shape.size() == 1))
+    throw InputError("--model", c.model == "gpt" ? "gpt trains on text: give --data text:FILE"
+                                                 : "text data (--data text:FILE) trains --model gpt");
   if (c.micro_batches < 1) throw InputError("--micro-batches", "must be at least 1");
   if (c.batch_size < 1 || c.batch_size % c.micro_batches != 0)
     throw InputError("--batch-size", std::to_string(c.batch_size) + " samples do not split into " +
@@ -461,7 +468,7 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
                                        std::to_string(layout.num_devices) +
                                        " pipeline devices (--stages): one rank per device");
 
-  const Model model = MakeModel(c.model, train.shape, train.classes);
+  const Model model = MakeModel(c.model, train.shape, train.classes, c.gpt);
   const torch::Tensor sample = train.images.slice(0, 0, micro);
   const bool leader = !c.launch || c.launch->rank == 0;
   if (!c.profile_out.empty() && leader) {
@@ -476,7 +483,7 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
     sizes = BalancedPartition(CountedProfile(c.model, model, sample), layout.num_stages);
   ExecConfig ec;
   ec.stages = Partition(model, layout.num_stages, sizes);
-  ec.sample_output_shapes = SampleOutputShapes(ec.stages, train.shape);
+  ec.sample_output_shapes = SampleOutputShapes(ec.stages, train.shape, train.images.scalar_type());
   ec.devices = Devices(c, layout);
   ec.optimizer = c.optimizer;
   ec.lr_schedule = c.lr_schedule;
@@ -529,6 +536,7 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
              {"lr_schedule", static_cast<int>(c.lr_schedule)},
              {"seed", c.seed}};
   if (c.lr_schedule != LrSchedule::kConstant) id["total_steps"] = ec.total_steps;
+  if (c.model == "gpt") id["gpt"] = {c.gpt.layers, c.gpt.hidden, c.gpt.heads, c.gpt.ffn, c.seq_len};
   if (c.given) {  // the file's order and weights, not its name, identify it
     std::uint64_t h = 14695981039346656037ULL;
     for (unsigned char ch : ToJson(*c.given)) h = (h ^ ch) * 1099511628211ULL;

@@ -22,7 +22,9 @@ namespace xpipe::exec {
 
 struct TrainConfig {
   std::string model = "cnn";
-  std::string data = "fashion-mnist";  // or "synthetic"
+  std::string data = "fashion-mnist";  // or "synthetic", or "text:FILE" (with model gpt)
+  GptOptions gpt;                      // model gpt
+  int64_t seq_len = 64;                // text: tokens per sample
   ScheduleKind schedule = ScheduleKind::kXPipe;
   // A schedule read from a file and annotated (common/schedule_file.h): run,
   // back to back, instead of generating one; stages, T and mini-batches per

@@ -177,5 +177,36 @@ printf '[{"schedule": "xpipe"}]' >"$tmp/bad_base.json"
 check "baseline: not a sim json" 2 "bad_base.json: [0]: missing field 'samples_per_sec'" \
   "$xpipe" sim --profile "$src/profiles/vgg16.json" --baseline "$tmp/bad_base.json"
 
+# Transformer profiles, nodes and data parallelism (issue 16).
+gpt=(--layers 8 --hidden 1024 --heads 16 --vocab 32000 --seq-len 1024 --device "$src/profiles/devices/h100.json")
+check "profile transformer" 0 '"forward_flops":' "$xpipe" profile transformer "${gpt[@]}"
+"$xpipe" profile transformer "${gpt[@]}" -o "$tmp/gpt.json"
+"$xpipe" sim --profile "$tmp/gpt.json" --cluster "$src/profiles/clusters/dgx-h100.json" --stages 8 \
+  --data-parallel 4 --micro-batches 8 --batch-size 8 --schedules gpipe,xpipe --json >"$tmp/dp.json"
+python3 - "$tmp/dp.json" <<'PY' && pass=$((pass + 1)) || { echo "FAIL: data-parallel json"; fail=$((fail + 1)); }
+import json, sys
+rows = json.load(open(sys.argv[1]))
+assert [r["gpus"] for r in rows] == [32, 32], rows
+assert all(len(r["allreduce_ms"]) == 8 and min(r["allreduce_ms"]) > 0 for r in rows)
+assert all(abs(r["samples_per_sec_per_gpu"] * 32 - r["samples_per_sec"]) < 1e-6 * r["samples_per_sec"] for r in rows)
+PY
+check "too few GPUs for the replicas" 2 "--stages: 40 devices needed (5 replicas), cluster" \
+  "$xpipe" sim --profile "$tmp/gpt.json" --cluster "$src/profiles/clusters/dgx-h100.json" --stages 8 \
+  --data-parallel 5 --micro-batches 8 --batch-size 8
+check "nodes on a cluster without" 2 "--nodes: the cluster has no nodes" \
+  "$xpipe" sim --profile "$tmp/gpt.json" --nodes 2
+check "bad placement" 2 "--placement: expected pipeline-first or data-first" \
+  "$xpipe" sim --profile "$tmp/gpt.json" --placement diagonal
+check "transformer: heads" 2 "--heads: 3 heads do not divide the hidden size 1024" \
+  "$xpipe" profile transformer --layers 2 --hidden 1024 --heads 3 --vocab 10 --seq-len 8 \
+  --device "$src/profiles/devices/h100.json"
+check "transformer: precision" 2 "--precision: unknown precision 'fp4'" \
+  "$xpipe" profile transformer "${gpt[@]}" --precision fp4
+check "transformer: device missing" 2 "the option '--device' is required" \
+  "$xpipe" profile transformer --layers 2 --hidden 64 --heads 4 --vocab 10 --seq-len 8
+check "sweep data-parallel" 0 "data-parallel,mini_batch_ms" \
+  "$xpipe" sim --profile "$tmp/gpt.json" --cluster "$src/profiles/clusters/pcie-cloud-a100.json" --stages 8 \
+  --micro-batches 8 --batch-size 8 --schedules 1f1b-flush --sweep data-parallel=1,2,4 --recompute
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

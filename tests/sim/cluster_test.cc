@@ -103,7 +103,8 @@ TEST(Cluster, ABoundaryBetweenNodesTakesTheNetwork) {
     c.engine = e;
     const SimResult r = Simulate(s, c);
     EXPECT_EQ(r.makespan_ns, 4 * (kF + kB) + 2 * (2 * inside + across));
-    EXPECT_EQ(r.link_names, (std::vector<std::string>{"d0->d1", "d1->d0", "nic d1", "nic d2", "d2->d3", "d3->d2"}));
+    EXPECT_EQ(r.link_names,
+              (std::vector<std::string>{"d0->d1", "d1->d0", "nic d1", "nic d2", "d2->d3", "d3->d2"}));
   }
 }
 
@@ -206,7 +207,7 @@ TEST(Report, TablesStayReadableAtHundredsOfStages) {
   for (std::size_t nl; (nl = table.find('\n', start)) != std::string::npos; start = nl + 1)
     widest = std::max(widest, nl - start);
   EXPECT_LT(widest, 220u) << table;
-  EXPECT_NE(table.find("1 x512"), std::string::npos) << table;  // one layer per stage, one version
+  EXPECT_NE(table.find("1 x512"), std::string::npos) << table;     // one layer per stage, one version
   EXPECT_NE(table.find("1 x511, 0"), std::string::npos) << table;  // XPipe's staleness: the last stage fresh
 }
 
