@@ -97,14 +97,25 @@ std::string CompareTable(const std::vector<NamedResult>& results) {
     const Bytes peak = *std::max_element(r.sim.peak_memory_bytes.begin(), r.sim.peak_memory_bytes.end());
     const bool predicts = std::any_of(hf.begin(), hf.end(), [](int h) { return h > 0; }) ||
                           std::any_of(hb.begin(), hb.end(), [](int h) { return h > 0; });
-    rows.push_back({name, Fmt("%.2f", NsToMs(r.sim.mini_batch_ns)), Fmt("%.1f", r.sim.samples_per_sec),
-                    Fmt("%.2f", r.sim.samples_per_sec / Gpus(r)),
-                    baseline > 0 ? Fmt("%.2fx", static_cast<double>(baseline) / r.sim.mini_batch_ns) : "-",
-                    Fmt("%.1f%%", 100 * MeanBubble(r.sim)), Fmt("%.2f", GiB(peak)), Summary(r.versions_kept),
-                    Summary(stale), predicts ? Summary(hf) + " / " + Summary(hb) : "-",
-                    Summary(r.partition.layers_per_stage)});
+    rows.push_back(
+        {name, Fmt("%.2f", NsToMs(r.sim.mini_batch_ns)), Fmt("%.1f", r.sim.samples_per_sec),
+         Fmt("%.2f", r.sim.samples_per_sec / Gpus(r)),
+         baseline > 0 ? Fmt("%.2fx", static_cast<double>(baseline) / r.sim.mini_batch_ns) : "-",
+         Fmt("%.1f%%", 100 * MeanBubble(r.sim)),
+         Fmt("%.2f", GiB(peak)) + (r.device_memory_bytes && peak > *r.device_memory_bytes ? " !" : ""),
+         Summary(r.versions_kept), Summary(stale), predicts ? Summary(hf) + " / " + Summary(hb) : "-",
+         Summary(r.partition.layers_per_stage)});
   }
-  return Table(rows);
+  std::string out = Table(rows);
+  for (const auto& [name, r] : results) {
+    const Bytes peak = *std::max_element(r.sim.peak_memory_bytes.begin(), r.sim.peak_memory_bytes.end());
+    if (r.device_memory_bytes && peak > *r.device_memory_bytes) {
+      out +=
+          "! = a stage needs more than the device's " + Fmt("%.0f", GiB(*r.device_memory_bytes)) + " GiB\n";
+      break;
+    }
+  }
+  return out;
 }
 
 std::string StageTable(const ScenarioResult& r) {
@@ -161,6 +172,9 @@ std::string ResultsJson(const std::vector<NamedResult>& results) {
     j["utilisation"] = r.sim.utilisation;
     j["bubble"] = MeanBubble(r.sim);
     j["peak_memory_bytes"] = r.sim.peak_memory_bytes;
+    if (r.device_memory_bytes)
+      j["fits_memory"] = *std::max_element(r.sim.peak_memory_bytes.begin(), r.sim.peak_memory_bytes.end()) <=
+                         *r.device_memory_bytes;
     j["peak_in_flight"] = r.sim.peak_in_flight;
     j["versions_kept"] = r.versions_kept;
     json st = json::array();

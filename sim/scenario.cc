@@ -138,6 +138,7 @@ ScenarioResult RunScenario(const Scenario& sc) {
   cfg.data_parallel = sc.data_parallel;
   cfg.overlap_allreduce = sc.overlap_allreduce;
   out.data_parallel = sc.data_parallel;
+  out.device_memory_bytes = cluster.device_memory_bytes;
   out.sim = Simulate(s, cfg);
   return out;
 }

@@ -42,7 +42,8 @@ struct ScenarioResult {
   std::vector<StageCost> stages;
   std::vector<StageVersionSummary> versions;
   std::vector<int> versions_kept;
-  int data_parallel = 1;  // replicas; GPUs = schedule.num_devices x this
+  int data_parallel = 1;                     // replicas; GPUs = schedule.num_devices x this
+  std::optional<Bytes> device_memory_bytes;  // the cluster's, to flag a stage that does not fit
   SimResult sim;
 };
 
