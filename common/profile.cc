@@ -206,6 +206,9 @@ std::string ProfileToJson(const Profile& p) {
   out.pop_back();  // the closing brace
   out.pop_back();  // and its newline
   out += ",\n \"layers\": [\n";
+  // A computed profile gives every layer's FLOPs, the embedding's 0 included.
+  const bool flops =
+      std::any_of(p.layers.begin(), p.layers.end(), [](const Layer& l) { return l.forward_flops > 0; });
   for (std::size_t i = 0; i < p.layers.size(); ++i) {
     const Layer& l = p.layers[i];
     json o;
@@ -221,7 +224,7 @@ std::string ProfileToJson(const Profile& p) {
     if (l.is_input) o["input"] = true;
     if (l.saved_bytes) o["saved_bytes"] = *l.saved_bytes;
     if (l.saved_bytes_recompute) o["saved_bytes_recompute"] = *l.saved_bytes_recompute;
-    if (l.forward_flops > 0) o["forward_flops"] = l.forward_flops;
+    if (flops) o["forward_flops"] = l.forward_flops;
     out += "  " + o.dump() + (i + 1 < p.layers.size() ? ",\n" : "\n");
   }
   json edges = json::array();
