@@ -12,6 +12,16 @@
 namespace xpipe::cli {
 namespace {
 
+// The profile as JSON on stdout, or into `out` atomically.
+int WriteProfile(const Profile& p, const std::string& out) {
+  const std::string json = ProfileToJson(p);
+  if (out.empty())
+    std::cout << json;
+  else
+    WriteFileAtomic(out, json);
+  return 0;
+}
+
 int ProfileTransformerCommand(const Args& args) {
   po::options_description desc("options");
   TransformerConfig c;
@@ -37,12 +47,7 @@ int ProfileTransformerCommand(const Args& args) {
   c.precision = ParsePrecision(precision, "--precision");
   Profile p = TransformerProfile(c, LoadDeviceSpec(device));
   if (!name.empty()) p.name = name;
-  const std::string json = ProfileToJson(p);
-  if (out.empty())
-    std::cout << json;
-  else
-    WriteFileAtomic(out, json);
-  return 0;
+  return WriteProfile(p, out);
 }
 
 }  // namespace
@@ -83,12 +88,7 @@ int ProfileCommand(const Args& args) {
   p.source = source;
   p.hardware = hardware;
   p.optimizer = ParseOptimizer(optimizer, "--optimizer");
-  const std::string json = ProfileToJson(p);
-  if (out.empty())
-    std::cout << json;
-  else
-    WriteFileAtomic(out, json);
-  return 0;
+  return WriteProfile(p, out);
 }
 
 }  // namespace xpipe::cli

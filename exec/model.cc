@@ -12,7 +12,7 @@ namespace {
 namespace F = torch::nn::functional;
 
 // Kaiming-uniform weights, uniform bias, as torch.nn's defaults.
-torch::Tensor Uniform(torch::Generator& gen, std::vector<int64_t> shape, double bound) {
+torch::Tensor Uniform(torch::Generator& gen, const std::vector<int64_t>& shape, double bound) {
   return torch::rand(shape, gen, torch::kFloat32) * (2 * bound) - bound;
 }
 
@@ -122,7 +122,7 @@ class Residual : public Layer {
 };
 
 // GPT-2's initialisation: weights N(0, 0.02), biases 0, layer norms 1 and 0.
-torch::Tensor Normal(torch::Generator& gen, std::vector<int64_t> shape) {
+torch::Tensor Normal(torch::Generator& gen, const std::vector<int64_t>& shape) {
   return torch::randn(shape, gen, torch::kFloat32) * 0.02;
 }
 

@@ -127,13 +127,7 @@ TEST(TransformerProfileTest, ParametersMatchNarayanan) {
 TEST(TransformerProfileTest, TimesFollowTheRooflineAndBackwardIsTwiceForward) {
   DeviceSpec d = TestDevice();
   d.efficiency = 0.5;
-  TransformerConfig c;
-  c.layers = 2;
-  c.hidden = 4096;
-  c.heads = 32;
-  c.vocab = 32000;
-  c.seq_len = 2048;
-  const Profile p = TransformerProfile(c, d);
+  const Profile p = TransformerProfile(Config({2, 4096, 32, 32000, 2048, 1}), d);
   const Layer& block = p.layers[1];
   // 2 x 2048 x 4096 x (4 x 4096 + 2 x 16384) + 4 x 2048^2 x 4096, at half of 1 PFLOP/s.
   const double flops = 2.0 * 2048 * 4096 * (4 * 4096 + 2 * 16384) + 4.0 * 2048 * 2048 * 4096;
@@ -147,14 +141,7 @@ TEST(TransformerProfileTest, TimesFollowTheRooflineAndBackwardIsTwiceForward) {
 }
 
 TEST(TransformerProfileTest, StagesKeepWhatTheirBlocksSaveAndRoundTripThroughJson) {
-  TransformerConfig c;
-  c.layers = 4;
-  c.hidden = 256;
-  c.heads = 8;
-  c.vocab = 1000;
-  c.seq_len = 128;
-  c.micro_batch_size = 2;
-  const Profile p = TransformerProfile(c, TestDevice());
+  const Profile p = TransformerProfile(Config({4, 256, 8, 1000, 128, 2}), TestDevice());
   const Profile back = ParseProfile(ProfileToJson(p), "p.json");
   ASSERT_EQ(back.layers.size(), p.layers.size());
   for (std::size_t i = 0; i < p.layers.size(); ++i) {
