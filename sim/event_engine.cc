@@ -31,6 +31,11 @@ class EventEngine : EngineBase {
       links_[l].bytes_per_sec = wiring_.link_bytes_per_sec[l];
       links_[l].latency_ns = wiring_.link_latency_ns[l];
     }
+    for (std::size_t ch = 0; ch < channels_.size(); ++ch) {
+      const Link& link = links_[wiring_.channel_link[ch]];
+      channels_[ch].bytes_per_sec = link.bytes_per_sec;
+      channels_[ch].latency_ns = link.latency_ns;
+    }
   }
 
   SimResult Run() {
@@ -88,10 +93,12 @@ class EventEngine : EngineBase {
     Action action;    // the sender's, for the trace
     Bytes bytes;
   };
-  struct Channel {
-    std::deque<Transfer> waiting;  // sent, behind the one on the wire (a record only once on it)
+  struct Channel {             // what an exclusive send reads first, in one cache line
+    TimeNs free_ns = 0;        // exclusive links: when its last transfer's last byte leaves
+    double bytes_per_sec = 0;  // its link's
+    TimeNs latency_ns = 0;
     bool sending = false;
-    TimeNs free_ns = 0;  // exclusive links: when its last transfer's last byte leaves
+    std::deque<Transfer> waiting;  // sent, behind the one on the wire (a record only once on it)
   };
   // Processor sharing in virtual time, as fair-queueing schedulers keep it:
   // `virtual_bytes` is what each transfer on the wire has been sent since the
@@ -262,12 +269,11 @@ class EventEngine : EngineBase {
       // times are known now (as a link event would find them) and its
       // arrival is published ahead.
       Channel& ch = channels_[*channel];
-      const Link& link = links_[wiring_.channel_link[*channel]];
       const TimeNs start = std::max(q_.Now(), ch.free_ns);
-      const TimeNs end = start + CeilNs(static_cast<double>(bytes) * kNsPerSec / link.bytes_per_sec);
+      const TimeNs end = start + CeilNs(static_cast<double>(bytes) * kNsPerSec / ch.bytes_per_sec);
       ch.free_ns = end;
       rec_.Transfer(*channel, start, end, a, bytes);
-      Publish(forward, consumer_stage, g, end + link.latency_ns);
+      Publish(forward, consumer_stage, g, end + ch.latency_ns);
       return;
     }
     const Transfer t{0, g, *channel, consumer_stage, forward, 0, a, bytes};
