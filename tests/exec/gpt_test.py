@@ -88,6 +88,7 @@ r2 = run([*short, "--schedule", "gpipe", "--stages", "2", "--save-weights", two]
 check(r1.returncode == 0 and r2.returncode == 0, f"gpipe runs failed: {r1.stderr} {r2.stderr}")
 if r1.returncode == 0 and r2.returncode == 0:
     d = max_diff(one, two)
+    print(f"gpipe 2 stages vs 1 stage: max weight difference {d:.3g}")
     check(d < 1e-5, f"gpipe 2 stages vs 1 stage: max weight difference {d}")
 
 # 3. Two ranks over Gloo = the threaded run.
@@ -103,6 +104,7 @@ if torchrun:
     check(r1.returncode == 0 and r2.returncode == 0, f"xpipe gpt over gloo failed: {r2.stderr[-2000:]}")
     if r1.returncode == 0 and r2.returncode == 0:
         d = max_diff(threaded, dist)
+        print(f"xpipe over 2 gloo ranks vs threads: max weight difference {d:.3g}")
         check(d < 1e-5, f"gpt over gloo vs threads: max weight difference {d}")
 
 # 4. A measured profile the simulator reads.
