@@ -23,7 +23,7 @@ constexpr const char* kUsage =
     "commands:\n"
     "  sim       simulate schedules on a profile and cluster; compare them or sweep\n"
     "  schedule  print, convert or check a pipeline schedule\n"
-    "  profile   import a PipeDream profile graph as an xpipe JSON profile\n"
+    "  profile   import a PipeDream profile, compute a transformer's, or measure a model's\n"
     "  train     train a model with a pipeline schedule on LibTorch\n"
     "  validate  compare the simulator's prediction with a measured executor run\n";
 
