@@ -47,6 +47,27 @@ timed() {  # runs xpipe sim, prints its output, keeps the slowest wall time
   timed --profile "$tmp/gpt48.json" --cluster "$root/profiles/clusters/dgx-h100.json" --stages 8 \
     --data-parallel 4 --micro-batches 16 --batch-size 16 --chunks 2 --schedules "$schedules" \
     --memory-limit-gib 1000000
+  echo
+  echo "## Which split of 32 GPUs? Global batch 512 sequences, full recomputation, 1F1B-flush, ZB-H1 and XPipe"
+  echo "pp  dp  T    schedule    ms/mini-batch  samples/s  peak GiB  fits 80 GiB"
+  for pp in 4 8 16 32; do
+    dp=$((32 / pp))
+    T=$((512 / dp))
+    start=$(date +%s.%N)
+    "$xpipe" sim --profile "$tmp/gpt48.json" --cluster "$root/profiles/clusters/dgx-h100.json" --stages "$pp" \
+      --data-parallel "$dp" --micro-batches "$T" --batch-size "$T" --recompute --schedules 1f1b-flush,zb-h1,xpipe \
+      --memory-limit-gib 1000000 --mini-batches 8 --json >"$tmp/split.json"
+    end=$(date +%s.%N)
+    slowest=$(python3 -c "print(max($slowest, $end - $start))")
+    python3 - "$tmp/split.json" "$pp" "$dp" "$T" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+for r in rows:
+    peak = max(r["peak_memory_bytes"]) / 2**30
+    print(f"{sys.argv[2]:>2}  {sys.argv[3]:>2}  {sys.argv[4]:>3}  {r['schedule']:<10}  {r['mini_batch_ms']:>13.1f}"
+          f"  {r['samples_per_sec']:>9.1f}  {peak:>8.1f}  {'yes' if r['fits_memory'] else 'no'}")
+PY
+  done
   for placement in pipeline-first data-first; do
     echo
     echo "## Cloud nodes (pcie-cloud-a100.json, one shared 12.5 GB/s NIC per node), PP = 8, DP = 4," \
