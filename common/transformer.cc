@@ -76,8 +76,8 @@ DeviceSpec ParseDeviceSpec(const std::string& text, const std::string& where) {
   for (const auto& [name, v] : peaks.items()) {
     const std::string at = top.At("peak_tflops") + "." + name;
     const Precision p = ParsePrecision(name, at);
-    if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() <= 0 || v.get<double>() > 1e6)
-      throw InputError(at, "expected TFLOP/s between 0 and 1e6");
+    if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 1e-3 || v.get<double>() > 1e6)
+      throw InputError(at, "expected TFLOP/s between 0.001 and 1e6");
     d.peak_flops[p] = v.get<double>() * 1e12;
   }
   d.memory_bytes_per_sec = top.Number("memory_bandwidth_GBps", 1e-3, 1e6) * 1e9;
@@ -141,6 +141,10 @@ Profile TransformerProfile(const TransformerConfig& c, const DeviceSpec& d) {
     const double ns =
         std::max(static_cast<double>(flops) / flops_per_sec, static_cast<double>(traffic) / bytes_per_sec) *
         1e9;
+    // A profile holds layer times up to 1e7 ms.
+    if (!(ns <= 1e13))
+      throw InputError("--device", "'" + d.name + "' is too slow for this model: a layer would take " +
+                                       std::to_string(ns / 1e6) + " ms, beyond a profile's 1e7 ms");
     return static_cast<TimeNs>(std::llround(ns));
   };
   const Bytes tokens = b * s, stream = tokens * h * e;  // the residual stream between blocks

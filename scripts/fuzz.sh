@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 runs=${1:-1000000}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_profile_json fuzz_cluster_json fuzz_schedule_csv fuzz_schedule_json
-                                    fuzz_pipedream fuzz_cli)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_profile_json fuzz_cluster_json fuzz_device_json fuzz_schedule_csv
+                                    fuzz_schedule_json fuzz_pipedream fuzz_cli)
 command -v clang++ >/dev/null || { echo "fuzz.sh: needs clang (apt-get install clang libclang-rt-14-dev)"; exit 2; }
 CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXPIPE_WITH_TORCH=OFF \
   -DXPIPE_FUZZ=ON -DXPIPE_SANITIZE=address >/dev/null
@@ -21,10 +21,11 @@ cmake --build build-fuzz --target "${targets[@]}" xpipe >/dev/null
 seeds=$PWD/build-fuzz/seeds
 files=build-fuzz/files  # what fuzz_cli's arguments may name
 rm -rf "$seeds" "$files"
-mkdir -p "$seeds"/{fuzz_profile_json,fuzz_cluster_json,fuzz_schedule_csv,fuzz_schedule_json,fuzz_pipedream,fuzz_cli} \
+mkdir -p "$seeds"/{fuzz_profile_json,fuzz_cluster_json,fuzz_device_json,fuzz_schedule_csv,fuzz_schedule_json,fuzz_pipedream,fuzz_cli} \
   "$files" build-fuzz/crashes
 cp profiles/*.json "$seeds/fuzz_profile_json/"
 cp profiles/clusters/*.json "$seeds/fuzz_cluster_json/"
+cp profiles/devices/*.json "$seeds/fuzz_device_json/"
 cp ../shared/profiles/pipedream/*.txt "$seeds/fuzz_pipedream/" 2>/dev/null || true
 x=build-fuzz/cli/xpipe
 i=0

@@ -190,6 +190,14 @@ TEST(TransformerProfileTest, ShippedDevicesParseAndBadInputIsNamed) {
   c.heads = 4;
   c.precision = Precision::kTf32;
   EXPECT_NE(error([&] { TransformerProfile(c, TestDevice()); }).find("--precision"), std::string::npos);
+  // A device so slow a layer's time would not fit a profile: refused, not overflowed.
+  DeviceSpec slow = ParseDeviceSpec(
+      R"({"name": "abacus", "peak_tflops": {"bf16": 0.001}, "memory_bandwidth_GBps": 0.001, "efficiency": 0.001})",
+      "slow.json");
+  EXPECT_NE(error([&] {
+              TransformerProfile(Config({48, 12288, 96, 51200, 2048, 8}), slow);
+            }).find("too slow"),
+            std::string::npos);
 }
 
 }  // namespace
