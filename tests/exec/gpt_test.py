@@ -107,6 +107,17 @@ if torchrun:
         print(f"xpipe over 2 gloo ranks vs threads: max weight difference {d:.3g}")
         check(d < 1e-5, f"gpt over gloo vs threads: max weight difference {d}")
 
+# 3b. Every schedule and weight policy runs it (a few mini-batches each).
+for schedule in ("gpipe", "1f1b-flush", "interleaved-1f1b", "zb-h1", "stale", "pipedream", "pipedream-2bw",
+                 "spectrain", "pipeoptim", "xpipe"):
+    T = "1" if schedule in ("pipedream", "spectrain") else "2"
+    stages = "1" if schedule == "interleaved-1f1b" else "2"  # 2 chunks of 2 blocks on one device
+    extra = ["--chunks", "2"] if schedule == "interleaved-1f1b" else []
+    r = run([*common[:common.index("--micro-batches")], "--micro-batches", T, *common[common.index("--lr"):],
+             "--schedule", schedule, "--stages", stages, *extra, "--max-steps", "6", "--no-eval"])
+    ok = r.returncode == 0 and "nan" not in r.stdout.lower()
+    check(ok, f"{schedule}: rc {r.returncode}: {r.stderr.strip()[-300:]}")
+
 # 4. A measured profile the simulator reads.
 prof = f"{tmp}/gpt.json"
 r = run([*common, "--stages", "2", "--max-steps", "2", "--no-eval", "--profile-out", prof])
