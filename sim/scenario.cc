@@ -60,12 +60,25 @@ ScenarioResult RunScenario(const Scenario& sc) {
     const double bytes = 2.0 * activations;  // every cut, both ways, at most
     const double G = static_cast<double>(mini_batches) * T;
     const double S = static_cast<double>(wanted);
+    // The slowest route any transfer may take (between nodes too), shared
+    // by every replica at most.
+    const bool nodes = sc.cluster.gpus_per_node > 0;
+    const double R = std::max(1, sc.data_parallel);
+    const double bandwidth =
+        (nodes ? std::min(sc.cluster.link_bytes_per_sec, sc.cluster.network.bytes_per_sec)
+               : sc.cluster.link_bytes_per_sec) /
+        R;
+    const double latency =
+        static_cast<double>(nodes ? std::max(sc.cluster.link_latency_ns, sc.cluster.network.latency_ns)
+                                  : sc.cluster.link_latency_ns);
     const double per_micro =
-        2.0 * forward + backward + bytes / sc.cluster.link_bytes_per_sec * 1e9 +
+        2.0 * forward + backward + bytes / bandwidth * 1e9 +
         (sc.cluster.receive_bytes_per_sec > 0 ? bytes / sc.cluster.receive_bytes_per_sec * 1e9 : 0) +
-        S * (2.0 * static_cast<double>(sc.cluster.link_latency_ns) +
+        S * (2.0 * latency +
              4.0 * static_cast<double>(sc.cluster.pass_overhead_ns + sc.cluster.receive_fixed_ns));
-    const double per_mini = 4.0 * parameters / sc.cluster.memory_bytes_per_sec * 1e9 + weights_ns;
+    // Each stage's all-reduce: 2 (R - 1) steps, each ring hop sharing a link with at most S R others.
+    const double allreduce = R > 1 ? 2.0 * R * S * (latency + parameters / bandwidth * 1e9) : 0;
+    const double per_mini = 4.0 * parameters / sc.cluster.memory_bytes_per_sec * 1e9 + weights_ns + allreduce;
     double slowest = 1;
     for (double v : sc.cluster.speed) slowest = std::min(slowest, v);
     // Weight work is bounded per micro-batch too (a swap copies per micro-batch).

@@ -210,7 +210,11 @@ std::vector<TimeNs> AllReduceNs(const Schedule& s, const SimConfig& c) {
       step_ns =
           std::max(step_ns, static_cast<double>(r.latency_ns) + chunk * load[r.link] / r.bytes_per_sec * 1e9);
     }
-    out[k] = static_cast<TimeNs>(std::llround(2.0 * (R - 1) * step_ns));
+    const double total_ns = 2.0 * (R - 1) * step_ns;
+    if (!(total_ns < 1e17))
+      throw InputError("--data-parallel", "stage " + std::to_string(k) +
+                                              "'s all-reduce would take more than 1e17 ns on this cluster");
+    out[k] = static_cast<TimeNs>(std::llround(total_ns));
   }
   return out;
 }

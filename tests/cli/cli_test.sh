@@ -204,6 +204,10 @@ check "transformer: precision" 2 "--precision: unknown precision 'fp4'" \
   "$xpipe" profile transformer "${gpt[@]}" --precision fp4
 check "transformer: device missing" 2 "the option '--device' is required" \
   "$xpipe" profile transformer --layers 2 --hidden 64 --heads 4 --vocab 10 --seq-len 8
+printf '{"name": "slow network", "link": {"bandwidth_GBps": 450, "latency_us": 1}, "nodes": {"count": 2,
+  "gpus_per_node": 2, "network": {"bandwidth_GBps": 1e-9, "latency_us": 1}}}' >"$tmp/slow_net.json"
+check "a network too slow for int64" 2 "add up to more than int64 nanoseconds can hold" \
+  "$xpipe" sim --profile "$src/profiles/vgg16.json" --cluster "$tmp/slow_net.json" --stages 2 --data-parallel 2
 check "sweep data-parallel" 0 "data-parallel,mini_batch_ms" \
   "$xpipe" sim --profile "$tmp/gpt.json" --cluster "$src/profiles/clusters/pcie-cloud-a100.json" --stages 8 \
   --micro-batches 8 --batch-size 8 --schedules 1f1b-flush --sweep data-parallel=1,2,4 --recompute
