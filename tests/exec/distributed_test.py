@@ -16,11 +16,13 @@ import json
 import os
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from weights_file import max_diff  # noqa: E402
 
 xpipe, torchrun = sys.argv[1], sys.argv[2]
 tmp = tempfile.mkdtemp()
@@ -40,21 +42,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def weights(path):
-    with open(path, "rb") as f:
-        header = json.loads(f.readline())
-        raw = f.read()
-    return header, struct.unpack(f"{len(raw) // 4}f", raw)
-
-
-def max_diff(a, b):
-    ha, wa = weights(a)
-    hb, wb = weights(b)
-    if ha != hb or len(wa) != len(wb):
-        return float("inf")
-    return max((abs(x - y) for x, y in zip(wa, wb)), default=0.0)
 
 
 def train_args(schedule, stages, steps, extra=()):
