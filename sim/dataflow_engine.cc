@@ -10,7 +10,7 @@ namespace {
 
 class DataflowEngine : EngineBase {
  public:
-  DataflowEngine(const Schedule& s, const SimConfig& c) : EngineBase(s, c) {
+  DataflowEngine(const Schedule& s, const SimConfig& c, Wiring w) : EngineBase(s, c, std::move(w)) {
     XPIPE_CHECK(wiring_.one_channel_per_link, "the dataflow engine needs a channel per link");
     dev_.resize(D_);
     channel_free_ns_.assign(wiring_.channel_sender.size(), 0);
@@ -35,7 +35,7 @@ class DataflowEngine : EngineBase {
                   "simulation stalled: the schedule deadlocks (validate it first)");
       makespan_ns = std::max(makespan_ns, dev_[d].free_ns);
     }
-    return rec_.Finish(makespan_ns);
+    return Finish(makespan_ns);
   }
 
  private:
@@ -140,6 +140,8 @@ class DataflowEngine : EngineBase {
 
 }  // namespace
 
-SimResult RunDataflowEngine(const Schedule& s, const SimConfig& c) { return DataflowEngine(s, c).Run(); }
+SimResult RunDataflowEngine(const Schedule& s, const SimConfig& c, Wiring w) {
+  return DataflowEngine(s, c, std::move(w)).Run();
+}
 
 }  // namespace xpipe::sim

@@ -13,13 +13,14 @@
 // inputs allow, a few array reads per action.
 #pragma once
 
+#include "sim/sim_model.h"
 #include "sim/simulator.h"
 
 namespace xpipe::sim {
 
-// REQUIRES: as Simulate.
-SimResult RunEventEngine(const Schedule& s, const SimConfig& c);
-// REQUIRES: as Simulate; c.cluster.topology == Topology::kChain.
-SimResult RunDataflowEngine(const Schedule& s, const SimConfig& c);
+// REQUIRES: as Simulate; w == Wire(s, c).
+SimResult RunEventEngine(const Schedule& s, const SimConfig& c, Wiring w);
+// REQUIRES: as Simulate; w == Wire(s, c) and w.one_channel_per_link.
+SimResult RunDataflowEngine(const Schedule& s, const SimConfig& c, Wiring w);
 
 }  // namespace xpipe::sim

@@ -23,7 +23,7 @@ TimeNs CeilNs(double ns) {
 
 class EventEngine : EngineBase {
  public:
-  EventEngine(const Schedule& s, const SimConfig& c) : EngineBase(s, c) {
+  EventEngine(const Schedule& s, const SimConfig& c, Wiring w) : EngineBase(s, c, std::move(w)) {
     dev_.resize(D_);
     channels_.resize(wiring_.channel_sender.size());
     links_.resize(wiring_.link_names.size());
@@ -66,7 +66,7 @@ class EventEngine : EngineBase {
     for (int d = 0; d < D_; ++d)
       XPIPE_CHECK(dev_[d].next == Row(d).size(),
                   "simulation stalled: the schedule deadlocks (validate it first)");
-    SimResult r = rec_.Finish(q_.Now());
+    SimResult r = Finish(q_.Now());
     r.events = events;
     return r;
   }
@@ -386,6 +386,8 @@ class EventEngine : EngineBase {
 
 }  // namespace
 
-SimResult RunEventEngine(const Schedule& s, const SimConfig& c) { return EventEngine(s, c).Run(); }
+SimResult RunEventEngine(const Schedule& s, const SimConfig& c, Wiring w) {
+  return EventEngine(s, c, std::move(w)).Run();
+}
 
 }  // namespace xpipe::sim

@@ -49,12 +49,12 @@ ComputeCost::ComputeCost(const Schedule& s, const SimConfig& c) : c_(c) {
   }
   // What a U adds before it: the optimizer step and, data parallel, the
   // all-reduce's exposed part.
-  const std::vector<TimeNs> allreduce_ns = AllReduceNs(s, c);
+  allreduce_ns_ = AllReduceNs(s, c);
   std::vector<TimeNs> before_update_ns(S);
   for (int k = 0; k < S; ++k) {
     const TimeNs exposed = c.overlap_allreduce
-                               ? std::max<TimeNs>(0, allreduce_ns[k] - c.stages[k].backward_ns)
-                               : allreduce_ns[k];
+                               ? std::max<TimeNs>(0, allreduce_ns_[k] - c.stages[k].backward_ns)
+                               : allreduce_ns_[k];
     before_update_ns[k] = c.stages[k].update_ns + exposed;
   }
   std::vector<TimeNs> copy_ns, predict_ns;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "sim/simulator.h"
@@ -40,12 +41,14 @@ class ComputeCost {
  public:
   ComputeCost(const Schedule& s, const SimConfig& c);
   TimeNs operator()(int d, std::size_t index, const Action& a) const;
+  const std::vector<TimeNs>& allreduce_ns() const { return allreduce_ns_; }
 
  private:
   const SimConfig& c_;
   bool exact_ = true;                          // every speed 1 and no jitter: stay in integers
   std::vector<std::vector<TimeNs>> extra_ns_;  // per device and action: weight work, updates' moved back
   std::vector<TimeNs> receive_forward_ns_, receive_backward_ns_;  // per stage: taking in its input / gradient
+  std::vector<TimeNs> allreduce_ns_;                              // per stage: one all-reduce (AllReduceNs)
 };
 
 // A channel carries one sender's outputs to one receiver, in the order they
@@ -125,7 +128,7 @@ class Recorder {
 // each stage's output for each micro-batch is (or will be) at its consumer.
 class EngineBase {
  protected:
-  EngineBase(const Schedule& s, const SimConfig& c)
+  EngineBase(const Schedule& s, const SimConfig& c, Wiring w)
       : s_(s),
         c_(c),
         S_(s.num_stages),
@@ -133,10 +136,17 @@ class EngineBase {
         T_(s.micro_batches),
         G_(static_cast<std::int64_t>(s.mini_batches) * s.micro_batches),
         cost_(s, c),
-        wiring_(Wire(s, c)),
+        wiring_(std::move(w)),
         rec_(s, c, wiring_),
         fwd_avail_(static_cast<std::size_t>(S_) * G_, kNotYet),
         bwd_avail_(static_cast<std::size_t>(S_) * G_, kNotYet) {}
+
+  // The recorder's result, with what the cost model knows of the all-reduces.
+  SimResult Finish(TimeNs makespan_ns) {
+    SimResult r = rec_.Finish(makespan_ns);
+    r.allreduce_ns = cost_.allreduce_ns();
+    return r;
+  }
 
   std::size_t Key(int stage, std::int64_t g) const { return static_cast<std::size_t>(stage) * G_ + g; }
   std::int64_t GlobalMicroBatch(const Action& a) const {

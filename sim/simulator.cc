@@ -1,11 +1,11 @@
 #include "sim/simulator.h"
 
 #include <chrono>
+#include <utility>
 
 #include "common/error.h"
 #include "common/versioning.h"
 #include "sim/engines.h"
-#include "sim/sim_model.h"
 
 namespace xpipe {
 
@@ -13,18 +13,20 @@ namespace {
 
 SimResult Run(const Schedule& s, const SimConfig& config) {
   // Contention couples the devices' compute in time: only the event queue has a clock.
-  const bool chain = sim::Wire(s, config).one_channel_per_link && config.cluster.compute_contention == 0;
+  sim::Wiring w = sim::Wire(s, config);
+  const bool chain = w.one_channel_per_link && config.cluster.compute_contention == 0;
   switch (config.engine) {
     case SimEngine::kAuto:
-      return chain ? sim::RunDataflowEngine(s, config) : sim::RunEventEngine(s, config);
+      return chain ? sim::RunDataflowEngine(s, config, std::move(w))
+                   : sim::RunEventEngine(s, config, std::move(w));
     case SimEngine::kEventQueue:
-      return sim::RunEventEngine(s, config);
+      return sim::RunEventEngine(s, config, std::move(w));
     case SimEngine::kDataflow:
       if (!chain)
         throw InputError("--engine",
                          "dataflow runs only where every link carries one channel and nothing "
                          "contends (a chain); this cluster needs the event engine");
-      return sim::RunDataflowEngine(s, config);
+      return sim::RunDataflowEngine(s, config, std::move(w));
   }
   XPIPE_CHECK(false, "unknown engine");
   return {};
@@ -35,7 +37,6 @@ SimResult Run(const Schedule& s, const SimConfig& config) {
 SimResult Simulate(const Schedule& s, const SimConfig& config) {
   const auto start = std::chrono::steady_clock::now();
   SimResult r = Run(s, config);
-  r.allreduce_ns = sim::AllReduceNs(s, config);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;
 }
