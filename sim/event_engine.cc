@@ -144,7 +144,7 @@ class EventEngine : EngineBase {
     TimeNs last_ns = 0;
     std::uint64_t put_on = 0;
     bool event_queued = false;  // a kLinkDone at or before the next finish
-    double bytes_per_sec = 0;
+    double bytes_per_sec = 0;   // the wiring's, copied beside the clock that reads it
     TimeNs latency_ns = 0;
   };
 
