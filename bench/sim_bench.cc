@@ -2,7 +2,8 @@
 // micro-batches case (issue 4: >= 10 M actions/s on one core, < 2 s). The
 // last argument picks the engine: 0 = automatic (the dataflow engine on these
 // chains), 1 = the event queue; a fifth argument of 1 puts every transfer on
-// one shared bus (event queue only). BM_ReferenceLoop is what bench/run.sh
+// one shared bus (event queue only); engine 3 is the event queue with an event
+// for every compute completion (SimConfig::run_ahead off). BM_ReferenceLoop is what bench/run.sh
 // divides by: a plain critical-path loop over the same actions (start = the
 // later of the device and the input, plus the cost), whose speed is the
 // machine's, not xpipe's.
@@ -43,21 +44,27 @@ void BM_Simulate(benchmark::State& state) {
   p.mini_batches = 1;
   const Schedule s = Generate(p);
   SimConfig c = Config(s, state.range(3));
-  c.engine = static_cast<SimEngine>(state.range(4));
+  // 3: the event queue with every compute completion an event (run_ahead off).
+  c.engine = state.range(4) == 3 ? SimEngine::kEventQueue : static_cast<SimEngine>(state.range(4));
+  c.run_ahead = state.range(4) != 3;
   if (state.range(5)) c.cluster.topology = Topology::kSharedBus;
-  std::int64_t actions = 0;
+  std::int64_t actions = 0, events = 0;
   for (auto _ : state) {
     const SimResult r = Simulate(s, c);
     actions = r.actions;
+    events = r.events;
     benchmark::DoNotOptimize(r.makespan_ns);
   }
   state.counters["units"] = static_cast<double>(actions);  // per iteration, for bench/run.sh
+  state.counters["events"] = static_cast<double>(events);
   state.counters["actions/s"] =
       benchmark::Counter(static_cast<double>(actions), benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(std::string(ScheduleName(p.kind)) +
                  (state.range(3) ? " with transfers" : " free transfers") +
                  (state.range(5) ? " on a bus" : "") +
-                 (c.engine == SimEngine::kEventQueue ? ", event queue" : ", dataflow"));
+                 (c.engine != SimEngine::kEventQueue ? ", dataflow"
+                  : c.run_ahead                      ? ", event queue"
+                                                     : ", event queue, an event per completion"));
 }
 
 // GPipe's actions, device by device as far as inputs allow: the dependency
@@ -108,6 +115,7 @@ constexpr int k1F1B = static_cast<int>(ScheduleKind::kOneFOneBFlush);
 constexpr int kXPipe = static_cast<int>(ScheduleKind::kXPipe);
 constexpr int kAuto = static_cast<int>(SimEngine::kAuto);
 constexpr int kEvents = static_cast<int>(SimEngine::kEventQueue);
+constexpr int kEventsPerCompletion = 3;
 
 // Small cases: as many iterations as half a second takes, or noise decides.
 BENCHMARK(BM_Simulate)
@@ -123,6 +131,9 @@ BENCHMARK(BM_Simulate)
     ->Args({kGPipe, 1024, 4096, 1 << 20, kEvents, 0})
     ->Args({kGPipe, 1024, 4096, 0, kEvents, 0})
     ->Args({kGPipe, 257, 16384, 1 << 20, kEvents, 1})
+    ->Args({kGPipe, 257, 16384, 1 << 20, kAuto, 0})
+    ->Args({kGPipe, 1024, 4096, 1 << 20, kEventsPerCompletion, 0})
+    ->Args({kGPipe, 257, 16384, 1 << 20, kEventsPerCompletion, 1})
     ->Unit(benchmark::kMillisecond)
     ->Iterations(2);
 BENCHMARK(BM_ReferenceLoop)

@@ -214,9 +214,9 @@ int SimCommand(const Args& args) {
       const SimResult& m = r.sim;
       const double sec = std::max(m.seconds, 1e-9);
       std::fprintf(stderr, "stats: %s: %lld actions%s in %.3f s: %.2f M actions/s", name.c_str(),
-                   static_cast<long long>(m.actions), m.events ? "" : " (dataflow engine, no events)",
+                   static_cast<long long>(m.actions), m.event_engine ? "" : " (dataflow engine, no events)",
                    m.seconds, static_cast<double>(m.actions) / sec / 1e6);
-      if (m.events)
+      if (m.event_engine)
         std::fprintf(stderr, ", %lld events, %.2f M events/s (event engine)",
                      static_cast<long long>(m.events), static_cast<double>(m.events) / sec / 1e6);
       std::fprintf(stderr, "\n");

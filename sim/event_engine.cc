@@ -13,7 +13,9 @@
 namespace xpipe::sim {
 namespace {
 
-enum EventType : std::uint32_t { kComputeDone, kLinkDone, kWake };
+// kComputeDone and kWake only where every completion is an event (compute
+// contention, or SimConfig::run_ahead off); kJoin only where devices run ahead.
+enum EventType : std::uint32_t { kComputeDone, kLinkDone, kWake, kJoin };
 
 // ceil for the non-negative times here, without a call into libm.
 TimeNs CeilNs(double ns) {
@@ -28,28 +30,33 @@ class EventEngine : EngineBase {
     channels_.resize(wiring_.channel_sender.size());
     links_.resize(wiring_.link_names.size());
     for (std::size_t l = 0; l < links_.size(); ++l) {
-      links_[l].bytes_per_sec = wiring_.link_bytes_per_sec[l];
+      links_[l].bytes_per_ns = wiring_.link_bytes_per_sec[l] / kNsPerSec;
+      links_[l].ns_per_byte = kNsPerSec / wiring_.link_bytes_per_sec[l];
       links_[l].latency_ns = wiring_.link_latency_ns[l];
     }
+    std::vector<int> channels_on(links_.size(), 0);
+    for (int l : wiring_.channel_link) ++channels_on[l];
     for (std::size_t ch = 0; ch < channels_.size(); ++ch) {
-      const Link& link = links_[wiring_.channel_link[ch]];
-      channels_[ch].bytes_per_sec = link.bytes_per_sec;
-      channels_[ch].latency_ns = link.latency_ns;
+      const int l = wiring_.channel_link[ch];
+      channels_[ch].bytes_per_sec = wiring_.link_bytes_per_sec[l];
+      channels_[ch].latency_ns = links_[l].latency_ns;
+      channels_[ch].own_link = channels_on[l] == 1;
     }
   }
 
   SimResult Run() {
-    for (int d = 0; d < D_; ++d) TryStart(d);
+    if (run_ahead_) {
+      for (int d = D_ - 1; d >= 0; --d) ready_.push_back(d);
+      RunReady();
+    } else {
+      for (int d = 0; d < D_; ++d) TryStart(d);
+    }
     std::int64_t events = 0;
-    while (!q_.Empty()) {
+    for (;;) {
+      if (!touched_.empty() && !q_.MoreAtNow()) FlushJoins();  // the instant's last event is done
+      if (q_.Empty()) break;
       const Event e = q_.Pop();
       ++events;
-#ifdef XPIPE_TEST_SLOWDOWN
-      // Test-only (bench/CMakeLists.txt: sim_bench_slowed): extra work per
-      // event, so that the test of bench/run.sh sees a slower build caught.
-      for (volatile int spin = 0; spin < XPIPE_TEST_SLOWDOWN; spin = spin + 1) {
-      }
-#endif
       switch (e.type) {
         case kComputeDone:
           if (contention_ > 0 && e.payload != dev_[e.target].generation) break;  // superseded
@@ -61,19 +68,30 @@ class EventEngine : EngineBase {
         case kLinkDone:
           LinkDone(static_cast<int>(e.target));
           break;
+        case kJoin:
+          JoinDue(static_cast<int>(e.target));
+          break;
       }
+      RunReady();
     }
-    for (int d = 0; d < D_; ++d)
+    // Devices that ran ahead may end after the last event.
+    TimeNs makespan_ns = q_.Now();
+    for (int d = 0; d < D_; ++d) {
       XPIPE_CHECK(dev_[d].next == Row(d).size(),
                   "simulation stalled: the schedule deadlocks (validate it first)");
-    SimResult r = Finish(q_.Now());
+      makespan_ns = std::max(makespan_ns, dev_[d].free_ns);
+    }
+    SimResult r = Finish(makespan_ns);
     r.events = events;
+    r.event_engine = true;
     return r;
   }
 
  private:
   struct Device {
     std::size_t next = 0;
+    TimeNs free_ns = 0;    // running ahead: its last action's end (or a held send's last byte)
+    bool waiting = false;  // running ahead: blocked on an input nobody has produced yet
     bool busy = false;
     int pending_sends = 0;  // transfers holding the device (overlap_compute off)
     // With contention: the running action's work left (ns at full speed),
@@ -89,7 +107,7 @@ class EventEngine : EngineBase {
     std::int64_t g;
     std::int32_t channel, consumer_stage;
     bool forward;
-    TimeNs start_ns;  // when its first byte left (after the channel's earlier transfers)
+    TimeNs start_ns;  // when it was sent; once on the wire, when its first byte left
     Action action;    // the sender's, for the trace
     Bytes bytes;
   };
@@ -98,7 +116,9 @@ class EventEngine : EngineBase {
     double bytes_per_sec = 0;  // its link's
     TimeNs latency_ns = 0;
     bool sending = false;
-    std::deque<Transfer> waiting;  // sent, behind the one on the wire (a record only once on it)
+    bool own_link = false;            // no other channel on its link
+    bool join_queued = false;         // running ahead: a kJoin for the first waiting transfer
+    std::deque<std::size_t> waiting;  // sent (running ahead: or to be), behind the one on the wire
   };
   // Processor sharing in virtual time, as fair-queueing schedulers keep it:
   // `virtual_bytes` is what each transfer on the wire has been sent since the
@@ -143,12 +163,82 @@ class EventEngine : EngineBase {
     double virtual_bytes = 0;
     TimeNs last_ns = 0;
     std::uint64_t put_on = 0;
-    bool event_queued = false;  // a kLinkDone at or before the next finish
-    double bytes_per_sec = 0;   // the wiring's, copied beside the clock that reads it
+    bool event_queued = false;                 // a kLinkDone at or before the next finish
+    bool touched = false;                      // in touched_
+    double bytes_per_ns = 0, ns_per_byte = 0;  // the wiring's bandwidth, beside the clock that reads it
     TimeNs latency_ns = 0;
   };
 
   const std::vector<Action>& Row(int d) const { return s_.device_actions[d]; }
+
+  // When the input of micro-batch g that m names is (or will be) here.
+  TimeNs ReadInput(const Message& m, std::int64_t g) const {
+    const std::vector<TimeNs>& avail = m.forward ? fwd_avail_ : bwd_avail_;
+    const std::size_t key = Key(m.producer_stage, g);
+    // A device reads its inputs micro-batch after micro-batch: ask for the
+    // next cache line of this stream before it is needed (a thousand such
+    // streams are too many for the hardware's prefetcher).
+    __builtin_prefetch(avail.data() + key + 8);
+    return avail[key];
+  }
+  // The device's next action is read when action i ends, a thousand devices'
+  // events later on a long pipeline: ask for it now, two cache lines ahead,
+  // so that the pass after the next one's transfers is in cache too.
+  static void PrefetchRow(const std::vector<Action>& row, std::size_t i) {
+    const char* next = reinterpret_cast<const char*>(row.data() + i + 1);
+    __builtin_prefetch(next);
+    __builtin_prefetch(next + 64);
+    __builtin_prefetch(next + 128);
+  }
+
+  // Running ahead (no compute contention): runs device d's actions in order
+  // until one needs an input nobody has produced yet (its producer puts d
+  // back on the ready list) or, without a copy engine, until a send on a
+  // shared link holds it. Nothing another device does can change when d's
+  // actions run, only when its inputs arrive, and an arrival is known once
+  // published; so no event is needed for a completion. What goes on a link
+  // that other channels share joins it by an event at its send time.
+  void RunDevice(int d) {
+    Device& dev = dev_[d];
+    const std::vector<Action>& row = Row(d);
+    while (dev.pending_sends == 0 && dev.next < row.size()) {
+      const Action& a = row[dev.next];
+      if (IsComm(a.kind)) {  // transfers are modelled, not run
+        ++dev.next;
+        continue;
+      }
+      const std::int64_t g = GlobalMicroBatch(a);
+      TimeNs start = dev.free_ns;
+      if (const auto m = Consumes(a, S_, T_)) {
+        const TimeNs at = ReadInput(*m, g);
+        if (at == kNotYet) {
+          dev.waiting = true;
+          return;
+        }
+        start = std::max(start, at);
+      }
+      rec_.CountAction();
+      const TimeNs end = start + cost_(d, dev.next, a);
+      PrefetchRow(row, dev.next);
+      ++dev.next;
+      dev.free_ns = end;
+      if (a.kind == ActionKind::kUpdate) {
+        rec_.Update(a, start);
+        if (end > start) rec_.Compute(d, start, end, a);
+        continue;
+      }
+      if (a.kind == ActionKind::kForward) rec_.ChangeInFlight(a, +1, start);
+      rec_.Compute(d, start, end, a);
+      Completed(d, a, end);
+    }
+  }
+  void RunReady() {
+    while (!ready_.empty()) {
+      const int d = ready_.back();
+      ready_.pop_back();
+      RunDevice(d);
+    }
+  }
 
   // Starts device d's next actions while they can run. An input that is on
   // its way (published with a future arrival time) lets the action start at
@@ -166,7 +256,7 @@ class EventEngine : EngineBase {
       const std::int64_t g = GlobalMicroBatch(a);
       TimeNs start = q_.Now();
       if (const auto m = Consumes(a, S_, T_)) {
-        const TimeNs at = (m->forward ? fwd_avail_ : bwd_avail_)[Key(m->producer_stage, g)];
+        const TimeNs at = ReadInput(*m, g);
         if (at == kNotYet) return;  // the producer wakes us
         start = std::max(start, at);
         // With contention the devices' rates depend on who computes when:
@@ -188,9 +278,7 @@ class EventEngine : EngineBase {
       if (a.kind == ActionKind::kForward) rec_.ChangeInFlight(a, +1, start);
       dev.busy = true;
       dev.running = a;
-      // The device's next action is read when this one ends, a thousand
-      // devices' events later on a long pipeline: ask for it now.
-      if (dev.next + 1 < row.size()) __builtin_prefetch(&row[dev.next + 1]);
+      PrefetchRow(row, dev.next);
       if (contention_ > 0) {
         AdvanceCompute();
         dev.remaining_ns = static_cast<double>(cost_(d, dev.next, a));
@@ -237,15 +325,21 @@ class EventEngine : EngineBase {
       rec_.Compute(d, dev.start_ns, q_.Now(), a);
     }
     ++dev.next;
+    Completed(d, a, q_.Now());
+    TryStart(d);
+  }
+
+  // Action a of device d has ended at `end`: what it held is freed, its
+  // output sent.
+  void Completed(int d, const Action& a, TimeNs end) {
     if (a.kind == ActionKind::kBackward || a.kind == ActionKind::kBackwardWeight)
-      rec_.ChangeInFlight(a, -1, q_.Now());
+      rec_.ChangeInFlight(a, -1, end);
     const std::int64_t g = GlobalMicroBatch(a);
     const auto out = Produces(a, S_, T_);
     if (out && out->forward)
-      Send(d, a, wiring_.forward_channel[a.stage], a.stage + 1, g, c_.stages[a.stage].output_bytes);
+      Send(d, a, wiring_.forward_channel[a.stage], a.stage + 1, g, c_.stages[a.stage].output_bytes, end);
     if (out && !out->forward)
-      Send(d, a, wiring_.backward_channel[a.stage], a.stage - 1, g, c_.stages[a.stage].input_bytes);
-    TryStart(d);
+      Send(d, a, wiring_.backward_channel[a.stage], a.stage - 1, g, c_.stages[a.stage].input_bytes, end);
   }
 
   // The output of a stage for micro-batch g is (or will be) at its consumer
@@ -253,45 +347,100 @@ class EventEngine : EngineBase {
   void Publish(bool forward, int consumer_stage, std::int64_t g, TimeNs at) {
     auto& avail = forward ? fwd_avail_ : bwd_avail_;
     const int producer_stage = forward ? consumer_stage - 1 : consumer_stage + 1;
-    avail[Key(producer_stage, g)] = at;
-    TryStart(s_.stage_device[consumer_stage]);
+    const std::size_t key = Key(producer_stage, g);
+    avail[key] = at;
+    __builtin_prefetch(avail.data() + key + 8, 1);
+    const int d = s_.stage_device[consumer_stage];
+    if (!run_ahead_) {
+      TryStart(d);
+    } else if (dev_[d].waiting) {
+      dev_[d].waiting = false;
+      ready_.push_back(d);
+    }
   }
 
+  // Sends a's output, ready at `end` (now, unless running ahead).
   void Send(int d, const Action& a, std::optional<int> channel, int consumer_stage, std::int64_t g,
-            Bytes bytes) {
+            Bytes bytes, TimeNs end) {
     const bool forward = consumer_stage > a.stage;
     if (!channel) {  // a hand-off in memory
-      Publish(forward, consumer_stage, g, q_.Now());
+      Publish(forward, consumer_stage, g, end);
       return;
     }
-    if (exclusive_links_) {
+    Channel& ch = channels_[*channel];
+    if (run_ahead_ ? ch.own_link : exclusive_links_) {
       // A link only this channel uses: nothing can join it, so the transfer's
       // times are known now (as a link event would find them) and its
       // arrival is published ahead.
-      Channel& ch = channels_[*channel];
-      const TimeNs start = std::max(q_.Now(), ch.free_ns);
-      const TimeNs end = start + CeilNs(static_cast<double>(bytes) * kNsPerSec / ch.bytes_per_sec);
-      ch.free_ns = end;
-      rec_.Transfer(*channel, start, end, a, bytes);
-      Publish(forward, consumer_stage, g, end + ch.latency_ns);
+      const TimeNs start = std::max(end, ch.free_ns);
+      const TimeNs last = start + CeilNs(static_cast<double>(bytes) * kNsPerSec / ch.bytes_per_sec);
+      ch.free_ns = last;
+      rec_.Transfer(*channel, start, last, a, bytes);
+      // Without a copy engine the sender is busy until its last byte.
+      if (!c_.cluster.overlap_compute) dev_[d].free_ns = std::max(dev_[d].free_ns, last);
+      Publish(forward, consumer_stage, g, last + ch.latency_ns);
       return;
     }
-    const Transfer t{0, g, *channel, consumer_stage, forward, 0, a, bytes};
+    const std::size_t id = Slot(Transfer{0, g, *channel, consumer_stage, forward, end, a, bytes});
     if (!c_.cluster.overlap_compute) ++dev_[d].pending_sends;
-    Channel& ch = channels_[*channel];
-    if (ch.sending) {
-      ch.waiting.push_back(t);
-      return;
+    if (ch.sending || !ch.waiting.empty()) {
+      // Behind the channel's earlier transfers (a channel's sends come from
+      // one device, in time order): its turn comes when the one before it
+      // has left, so a busy channel needs no event for it.
+      ch.waiting.push_back(id);
+    } else if (run_ahead_ && end > q_.Now()) {
+      ch.waiting.push_back(id);
+      ScheduleJoin(*channel);
+    } else {
+      Join(id);
     }
-    const int l = wiring_.channel_link[*channel];
-    Advance(links_[l]);
-    PutOnWire(Slot(t));
-    // A transfer joining only slows the others: a finish event already
-    // queued comes early, finds nothing done and looks again.
-    if (!links_[l].event_queued) Reschedule(l);
   }
 
-  // A record for a transfer going on the wire (at most one per channel).
+  // Running ahead: the channel's first waiting transfer goes on the wire at
+  // its send time, still to come.
+  void ScheduleJoin(int channel) {
+    Channel& ch = channels_[channel];
+    ch.join_queued = true;
+    q_.Schedule(transfers_[ch.waiting.front()].start_ns, kJoin, static_cast<std::uint32_t>(channel));
+  }
+  void JoinDue(int channel) {
+    Channel& ch = channels_[channel];
+    ch.join_queued = false;
+    const std::size_t id = ch.waiting.front();
+    ch.waiting.pop_front();
+    Join(id);
+  }
+
+  // Transfer `id` goes on its idle channel's wire now: with every other
+  // transfer that does at this instant, once the instant's events are done
+  // (FlushJoins), so that the order of simultaneous events, which differs
+  // between running ahead and not, cannot change how shares are rounded.
+  void Join(std::size_t id) {
+    channels_[transfers_[id].channel].sending = true;
+    joining_.push_back(id);
+    Touch(wiring_.channel_link[transfers_[id].channel]);
+  }
+  void Touch(int l) {
+    if (links_[l].touched) return;
+    links_[l].touched = true;
+    touched_.push_back(l);
+  }
+  void FlushJoins() {
+    for (std::size_t id : joining_) {
+      Advance(links_[wiring_.channel_link[transfers_[id].channel]]);
+      PutOnWire(id);
+    }
+    joining_.clear();
+    // A transfer joining only slows the others: a finish event already
+    // queued comes early, finds nothing done and looks again.
+    for (int l : touched_) {
+      links_[l].touched = false;
+      if (!links_[l].event_queued) Reschedule(l);
+    }
+    touched_.clear();
+  }
+
+  // A record for a transfer from its send until its last byte has left.
   std::size_t Slot(const Transfer& t) {
     if (free_slots_.empty()) {
       transfers_.push_back(t);
@@ -315,8 +464,9 @@ class EventEngine : EngineBase {
 
   // Processor sharing: every transfer on the wire gets bandwidth / n.
   void Advance(Link& link) {
+    if (link.last_ns == q_.Now()) return;  // (an idle link's count was reset when it emptied)
     if (!link.active.empty())
-      link.virtual_bytes += static_cast<double>(q_.Now() - link.last_ns) * link.bytes_per_sec / kNsPerSec /
+      link.virtual_bytes += static_cast<double>(q_.Now() - link.last_ns) * link.bytes_per_ns /
                             static_cast<double>(link.active.size());
     else
       link.virtual_bytes = 0;  // idle: tags start afresh, exact as long as the link is
@@ -326,10 +476,10 @@ class EventEngine : EngineBase {
   void Reschedule(int l) {
     Link& link = links_[l];
     if (link.active.empty()) return;
+    // The least tag is reached after its bytes left at bandwidth / n.
     const double least = link.active.top().tag - link.virtual_bytes;
-    const double share = link.bytes_per_sec / static_cast<double>(link.active.size());
-    q_.Schedule(q_.Now() + CeilNs(std::max(0.0, least) * kNsPerSec / share), kLinkDone,
-                static_cast<std::uint32_t>(l));
+    const double ns = std::max(0.0, least) * link.ns_per_byte * static_cast<double>(link.active.size());
+    q_.Schedule(q_.Now() + CeilNs(ns), kLinkDone, static_cast<std::uint32_t>(l));
     link.event_queued = true;
   }
 
@@ -350,13 +500,16 @@ class EventEngine : EngineBase {
     for (std::size_t id : arrived_) {
       Channel& ch = channels_[transfers_[id].channel];
       ch.sending = false;
-      if (!ch.waiting.empty()) {
-        const std::size_t next = Slot(ch.waiting.front());
-        ch.waiting.pop_front();
-        PutOnWire(next);
+      if (ch.waiting.empty()) continue;
+      const std::size_t next = ch.waiting.front();
+      if (transfers_[next].start_ns > q_.Now()) {  // not sent yet (running ahead)
+        ScheduleJoin(transfers_[id].channel);
+        continue;
       }
+      ch.waiting.pop_front();
+      Join(next);
     }
-    Reschedule(l);
+    Touch(l);  // rescheduled once the instant's joins are on
     // The data reaches its consumer one latency after its last byte left.
     for (std::size_t id : arrived_) {
       const Transfer& t = transfers_[id];
@@ -364,7 +517,14 @@ class EventEngine : EngineBase {
       Publish(t.forward, t.consumer_stage, t.g, q_.Now() + link.latency_ns);
     }
     arrived_.clear();
-    for (int d : pending_wake_) TryStart(d);
+    for (int d : pending_wake_) {
+      if (!run_ahead_) {
+        TryStart(d);
+        continue;
+      }
+      dev_[d].free_ns = std::max(dev_[d].free_ns, q_.Now());  // its sends held it until now
+      ready_.push_back(d);
+    }
     pending_wake_.clear();
   }
 
@@ -373,7 +533,13 @@ class EventEngine : EngineBase {
   // transfer's times are known when it is sent, with no link events.
   const bool exclusive_links_ = wiring_.one_channel_per_link && c_.cluster.overlap_compute;
   const double contention_ = c_.cluster.compute_contention;
-  std::vector<int> busy_;  // devices computing (with contention)
+  // Devices run ahead between link events (RunDevice); with contention a
+  // device's rate depends on who else computes, so every completion is an event.
+  const bool run_ahead_ = c_.run_ahead && contention_ == 0;
+  std::vector<int> ready_;            // running ahead: devices that can go on
+  std::vector<std::size_t> joining_;  // transfers going on the wire at this instant
+  std::vector<int> touched_;          // links whose transfers changed at this instant
+  std::vector<int> busy_;             // devices computing (with contention)
   TimeNs compute_last_ns_ = 0;
   std::vector<Device> dev_;
   std::vector<Transfer> transfers_;

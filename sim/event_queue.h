@@ -61,6 +61,8 @@ class EventQueue {
     return buckets_[0][head_++];
   }
   TimeNs Now() const { return now_ns_; }
+  // Whether events at Now() are still to be popped.
+  bool MoreAtNow() const { return head_ < buckets_[0].size(); }
 
  private:
   void Put(const Event& e) {

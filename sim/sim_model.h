@@ -86,7 +86,14 @@ class Recorder {
   void Update(const Action& a, TimeNs at_ns) {
     if (a.stage == 0) stage0_updates_.push_back(at_ns);
   }
-  void CountAction() { ++r_.actions; }
+  void CountAction() {
+    ++r_.actions;
+#ifdef XPIPE_TEST_SLOWDOWN
+    // Test-only (bench/CMakeLists.txt: sim_bench_slowed): extra work per
+    // action, so that the test of bench/run.sh sees a slower build caught.
+    for (int spin = 0; spin < XPIPE_TEST_SLOWDOWN; ++spin) __asm__ __volatile__("" ::: "memory");
+#endif
+  }
   // A forward starts holding what its backward needs (its activations; only
   // its input when the backward recomputes; plus a private weight copy when
   // the backward swaps); the backward (or W) frees it.

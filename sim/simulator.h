@@ -44,6 +44,11 @@ struct SimConfig {
   std::uint64_t seed = 1;
   bool record_trace = false;
   SimEngine engine = SimEngine::kAuto;
+  // The event engine: off, every compute completion is an event (as with
+  // compute contention, where it must be); on, devices run ahead between the
+  // events of links that several channels share. Same results; the tests
+  // hold each to the other and to the dataflow engine.
+  bool run_ahead = true;
   // Data parallelism: the pipeline runs as `data_parallel` replicas placed
   // by cluster.Place; replica 0 is simulated and the others run the same
   // actions at the same times, so a link that k replicas' transfers share
@@ -74,6 +79,7 @@ struct SimResult {
   std::vector<Bytes> link_bytes;         // per link
   std::int64_t actions = 0;              // compute and update actions run
   std::int64_t events = 0;               // events the event engine handled; 0 from the dataflow engine
+  bool event_engine = false;             // which engine ran
   double seconds = 0;                    // wall time the simulation itself took (for --stats)
   Trace trace;                           // track names always; spans and memory with record_trace
 };
