@@ -67,46 +67,15 @@ class DataflowEngine : EngineBase {
   // exist yet; the producer of that input puts d back on the ready list.
   void RunDevice(int d) {
     Device& dev = dev_[d];
-    const std::vector<Action>& row = s_.device_actions[d];
-    const std::size_t n = row.size();
-    while (dev.next < n) {
-      const Action& a = row[dev.next];
-      if (IsComm(a.kind)) {  // transfers are modelled, not run
-        ++dev.next;
-        continue;
-      }
-      const std::int64_t g = GlobalMicroBatch(a);
-      TimeNs start = dev.free_ns;
-      if (const auto m = Consumes(a, S_, T_)) {
-        const TimeNs at = (m->forward ? fwd_avail_ : bwd_avail_)[Key(m->producer_stage, g)];
-        if (at == kNotYet) {
-          dev.waiting = true;
-          return;
-        }
-        start = std::max(start, at);
-      }
-      rec_.CountAction();
-      if (a.kind == ActionKind::kUpdate) {
-        rec_.Update(a, start);
-        const TimeNs end = start + cost_(d, dev.next, a);
-        if (end > start) rec_.Compute(d, start, end, a);
-        dev.free_ns = end;
-        ++dev.next;
-        continue;
-      }
-      if (a.kind == ActionKind::kForward) rec_.ChangeInFlight(a, +1, start);
-      const TimeNs end = start + cost_(d, dev.next, a);
-      rec_.Compute(d, start, end, a);
-      dev.free_ns = end;
-      ++dev.next;
-      if (a.kind == ActionKind::kBackward || a.kind == ActionKind::kBackwardWeight)
-        rec_.ChangeInFlight(a, -1, end);
-      const auto out = Produces(a, S_, T_);
-      if (out && out->forward)
-        Send(dev, a, forward_hop_[a.stage], a.stage + 1, fwd_avail_[Key(a.stage, g)], end);
-      else if (out)
-        Send(dev, a, backward_hop_[a.stage], a.stage - 1, bwd_avail_[Key(a.stage, g)], end);
-    }
+    dev.waiting = !RunActions(
+        d, dev.next, dev.free_ns, [] { return false; },
+        [&](const Action& a, std::int64_t g, TimeNs end) {
+          const auto out = Produces(a, S_, T_);
+          if (out && out->forward)
+            Send(dev, a, forward_hop_[a.stage], a.stage + 1, fwd_avail_[Key(a.stage, g)], end);
+          else if (out)
+            Send(dev, a, backward_hop_[a.stage], a.stage - 1, bwd_avail_[Key(a.stage, g)], end);
+        });
   }
 
   // The sender's output leaves when both it and its channel are ready, takes

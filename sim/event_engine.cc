@@ -171,26 +171,6 @@ class EventEngine : EngineBase {
 
   const std::vector<Action>& Row(int d) const { return s_.device_actions[d]; }
 
-  // When the input of micro-batch g that m names is (or will be) here.
-  TimeNs ReadInput(const Message& m, std::int64_t g) const {
-    const std::vector<TimeNs>& avail = m.forward ? fwd_avail_ : bwd_avail_;
-    const std::size_t key = Key(m.producer_stage, g);
-    // A device reads its inputs micro-batch after micro-batch: ask for the
-    // next cache line of this stream before it is needed (a thousand such
-    // streams are too many for the hardware's prefetcher).
-    __builtin_prefetch(avail.data() + key + 8);
-    return avail[key];
-  }
-  // The device's next action is read when action i ends, a thousand devices'
-  // events later on a long pipeline: ask for it now, two cache lines ahead,
-  // so that the pass after the next one's transfers is in cache too.
-  static void PrefetchRow(const std::vector<Action>& row, std::size_t i) {
-    const char* next = reinterpret_cast<const char*>(row.data() + i + 1);
-    __builtin_prefetch(next);
-    __builtin_prefetch(next + 64);
-    __builtin_prefetch(next + 128);
-  }
-
   // Running ahead (no compute contention): runs device d's actions in order
   // until one needs an input nobody has produced yet (its producer puts d
   // back on the ready list) or, without a copy engine, until a send on a
@@ -200,37 +180,9 @@ class EventEngine : EngineBase {
   // that other channels share joins it by an event at its send time.
   void RunDevice(int d) {
     Device& dev = dev_[d];
-    const std::vector<Action>& row = Row(d);
-    while (dev.pending_sends == 0 && dev.next < row.size()) {
-      const Action& a = row[dev.next];
-      if (IsComm(a.kind)) {  // transfers are modelled, not run
-        ++dev.next;
-        continue;
-      }
-      const std::int64_t g = GlobalMicroBatch(a);
-      TimeNs start = dev.free_ns;
-      if (const auto m = Consumes(a, S_, T_)) {
-        const TimeNs at = ReadInput(*m, g);
-        if (at == kNotYet) {
-          dev.waiting = true;
-          return;
-        }
-        start = std::max(start, at);
-      }
-      rec_.CountAction();
-      const TimeNs end = start + cost_(d, dev.next, a);
-      PrefetchRow(row, dev.next);
-      ++dev.next;
-      dev.free_ns = end;
-      if (a.kind == ActionKind::kUpdate) {
-        rec_.Update(a, start);
-        if (end > start) rec_.Compute(d, start, end, a);
-        continue;
-      }
-      if (a.kind == ActionKind::kForward) rec_.ChangeInFlight(a, +1, start);
-      rec_.Compute(d, start, end, a);
-      Completed(d, a, end);
-    }
+    dev.waiting = !RunActions(
+        d, dev.next, dev.free_ns, [&] { return dev.pending_sends > 0; },
+        [&](const Action& a, std::int64_t g, TimeNs end) { SendOutput(d, a, g, end); });
   }
   void RunReady() {
     while (!ready_.empty()) {
@@ -256,7 +208,7 @@ class EventEngine : EngineBase {
       const std::int64_t g = GlobalMicroBatch(a);
       TimeNs start = q_.Now();
       if (const auto m = Consumes(a, S_, T_)) {
-        const TimeNs at = ReadInput(*m, g);
+        const TimeNs at = Arrival(*m, g);
         if (at == kNotYet) return;  // the producer wakes us
         start = std::max(start, at);
         // With contention the devices' rates depend on who computes when:
@@ -278,7 +230,7 @@ class EventEngine : EngineBase {
       if (a.kind == ActionKind::kForward) rec_.ChangeInFlight(a, +1, start);
       dev.busy = true;
       dev.running = a;
-      PrefetchRow(row, dev.next);
+      PrefetchAfter(row, dev.next);
       if (contention_ > 0) {
         AdvanceCompute();
         dev.remaining_ns = static_cast<double>(cost_(d, dev.next, a));
@@ -325,16 +277,14 @@ class EventEngine : EngineBase {
       rec_.Compute(d, dev.start_ns, q_.Now(), a);
     }
     ++dev.next;
-    Completed(d, a, q_.Now());
+    if (a.kind == ActionKind::kBackward || a.kind == ActionKind::kBackwardWeight)
+      rec_.ChangeInFlight(a, -1, q_.Now());
+    SendOutput(d, a, GlobalMicroBatch(a), q_.Now());
     TryStart(d);
   }
 
-  // Action a of device d has ended at `end`: what it held is freed, its
-  // output sent.
-  void Completed(int d, const Action& a, TimeNs end) {
-    if (a.kind == ActionKind::kBackward || a.kind == ActionKind::kBackwardWeight)
-      rec_.ChangeInFlight(a, -1, end);
-    const std::int64_t g = GlobalMicroBatch(a);
+  // Pass a of device d, for global micro-batch g, has ended at `end`.
+  void SendOutput(int d, const Action& a, std::int64_t g, TimeNs end) {
     const auto out = Produces(a, S_, T_);
     if (out && out->forward)
       Send(d, a, wiring_.forward_channel[a.stage], a.stage + 1, g, c_.stages[a.stage].output_bytes, end);

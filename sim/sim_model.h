@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/message.h"
 #include "sim/simulator.h"
 
 namespace xpipe::sim {
@@ -153,6 +154,68 @@ class EngineBase {
     SimResult r = rec_.Finish(makespan_ns);
     r.allreduce_ns = cost_.allreduce_ns();
     return r;
+  }
+
+  // Runs device d's actions in order from `next`, each at the later of
+  // `free_ns` (then its end) and its input's arrival, while !held(); stops
+  // at the first whose input nobody has produced yet and returns false.
+  // Reports each to the recorder and calls sent(a, g, end) when a pass
+  // (not an update) of global micro-batch g ends, to send its output. What
+  // both the dataflow engine and the event engine running ahead do between
+  // one blocked input and the next.
+  template <class Held, class Sent>
+  bool RunActions(int d, std::size_t& next, TimeNs& free_ns, Held held, Sent sent) {
+    const std::vector<Action>& row = s_.device_actions[d];
+    while (!held() && next < row.size()) {
+      const Action& a = row[next];
+      if (IsComm(a.kind)) {  // transfers are modelled, not run
+        ++next;
+        continue;
+      }
+      const std::int64_t g = GlobalMicroBatch(a);
+      TimeNs start = free_ns;
+      if (const auto m = Consumes(a, S_, T_)) {
+        const TimeNs at = Arrival(*m, g);
+        if (at == kNotYet) return false;
+        start = std::max(start, at);
+      }
+      rec_.CountAction();
+      const TimeNs end = start + cost_(d, next, a);
+      PrefetchAfter(row, next);
+      ++next;
+      free_ns = end;
+      if (a.kind == ActionKind::kUpdate) {
+        rec_.Update(a, start);
+        if (end > start) rec_.Compute(d, start, end, a);
+        continue;
+      }
+      if (a.kind == ActionKind::kForward) rec_.ChangeInFlight(a, +1, start);
+      rec_.Compute(d, start, end, a);
+      if (a.kind == ActionKind::kBackward || a.kind == ActionKind::kBackwardWeight)
+        rec_.ChangeInFlight(a, -1, end);
+      sent(a, g, end);
+    }
+    return true;
+  }
+  // When the input of global micro-batch g that m names is (or will be) at
+  // its consumer; kNotYet until its producer has published it.
+  TimeNs Arrival(const Message& m, std::int64_t g) const {
+    const std::vector<TimeNs>& avail = m.forward ? fwd_avail_ : bwd_avail_;
+    const std::size_t key = Key(m.producer_stage, g);
+    // A device reads its inputs micro-batch after micro-batch: ask for the
+    // next cache line of this stream before it is needed (a thousand such
+    // streams are too many for the hardware's prefetcher).
+    __builtin_prefetch(avail.data() + key + 8);
+    return avail[key];
+  }
+  // A device's action after action i is read when i ends, maybe a thousand
+  // devices' work later: ask for it now, two cache lines ahead, so that the
+  // pass after the next one's transfers is in cache too.
+  static void PrefetchAfter(const std::vector<Action>& row, std::size_t i) {
+    const char* next = reinterpret_cast<const char*>(row.data() + i + 1);
+    __builtin_prefetch(next);
+    __builtin_prefetch(next + 64);
+    __builtin_prefetch(next + 128);
   }
 
   std::size_t Key(int stage, std::int64_t g) const { return static_cast<std::size_t>(stage) * G_ + g; }
