@@ -30,7 +30,30 @@ inline void Exercise(const Schedule& s) {
   c.memory.versions.assign(s.num_stages, 1);
   c.memory.scratch.assign(s.num_stages, 0);
   c.memory.in_flight.assign(s.num_stages, 0);
-  (void)Simulate(s, c);
+  // The engines against each other (a difference is a bug): on the chain,
+  // the dataflow engine and the event engine with an event per completion;
+  // on a shared bus, with and without a copy engine, the event engine
+  // running ahead and with an event per completion.
+  const auto same = [](const SimResult& a, const SimResult& b) {
+    return a.makespan_ns == b.makespan_ns && a.busy_ns == b.busy_ns && a.peak_in_flight == b.peak_in_flight &&
+           a.peak_memory_bytes == b.peak_memory_bytes && a.link_bytes == b.link_bytes &&
+           a.actions == b.actions;
+  };
+  c.engine = SimEngine::kDataflow;
+  const SimResult dataflow = Simulate(s, c);
+  c.engine = SimEngine::kEventQueue;
+  c.run_ahead = false;
+  if (!same(dataflow, Simulate(s, c))) __builtin_trap();
+  c.cluster.topology = Topology::kSharedBus;
+  c.cluster.link_bytes_per_sec = 1e9;  // 4 us per transfer, longer than a pass: queues
+  c.cluster.link_latency_ns = 300;
+  for (bool overlap : {true, false}) {
+    c.cluster.overlap_compute = overlap;
+    c.run_ahead = false;
+    const SimResult every = Simulate(s, c);
+    c.run_ahead = true;
+    if (!same(every, Simulate(s, c))) __builtin_trap();
+  }
   const Schedule back = ParseJson(ToJson(s), "round trip");
   if (back.device_actions != s.device_actions) __builtin_trap();
   const Schedule csv = ParseCsv(ToCsv(s, CsvFlavour::kXPipe), s.micro_batches, "round trip");
