@@ -47,7 +47,9 @@ TimeNs MeasurePassOverhead(const ProfileOptions& options = {});
 // How much a stage's compute slows down while another stage computes on the
 // other core (shared caches and memory bandwidth): the median time of a
 // training iteration of `model` with a second thread running the same
-// iterations, over its median time alone, minus 1 (never below 0).
+// iterations, over its median time alone, minus 1 (never below 0); the
+// median of kContentionRounds such rounds.
+constexpr int kContentionRounds = 5;
 double MeasureContention(const Model& model, const torch::Tensor& sample, const ProfileOptions& options = {});
 
 // One-way message time over `transport` between this rank and `peer`, fitted
