@@ -71,7 +71,20 @@ ComputeCost::ComputeCost(const Schedule& s, const SimConfig& c) : c_(c) {
   // switches nothing: no copy to bill, no pass over the schedule. (A schedule
   // read from a file carries its own annotations.)
   copies = copies && (s.kind == ScheduleKind::kCustom || PolicyOf(s.kind) != WeightPolicy::kSynchronous);
-  if (!copies && !updates) return;
+  if (!copies && !updates) {
+    if (!exact_) return;
+    table_.resize(static_cast<std::size_t>(S) * kKinds * 2);
+    for (int k = 0; k < S; ++k)
+      for (std::size_t kind = 0; kind < kKinds; ++kind)
+        for (int recompute = 0; recompute < 2; ++recompute) {
+          Action a;
+          a.stage = k;
+          a.kind = static_cast<ActionKind>(kind);
+          a.weight_switch = recompute ? WeightSwitch::kRecompute : WeightSwitch::kNone;
+          table_[(static_cast<std::size_t>(k) * kKinds + kind) * 2 + recompute] = Cost(0, 0, a);
+        }
+    return;
+  }
   WeightWork work;
   if (copies) work = WeightWorkOf(s);
   extra_ns_.resize(s.device_actions.size());
@@ -87,7 +100,7 @@ ComputeCost::ComputeCost(const Schedule& s, const SimConfig& c) : c_(c) {
   }
 }
 
-TimeNs ComputeCost::operator()(int d, std::size_t index, const Action& a) const {
+TimeNs ComputeCost::Cost(int d, std::size_t index, const Action& a) const {
   const StageCost& sc = c_.stages[a.stage];
   TimeNs ns = 0;
   switch (a.kind) {

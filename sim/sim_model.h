@@ -41,11 +41,22 @@ constexpr TimeNs kNotYet = std::numeric_limits<TimeNs>::min();
 class ComputeCost {
  public:
   ComputeCost(const Schedule& s, const SimConfig& c);
-  TimeNs operator()(int d, std::size_t index, const Action& a) const;
+  TimeNs operator()(int d, std::size_t index, const Action& a) const {
+    if (table_.empty()) return Cost(d, index, a);
+    return table_[(static_cast<std::size_t>(a.stage) * kKinds + static_cast<std::size_t>(a.kind)) * 2 +
+                  (a.weight_switch == WeightSwitch::kRecompute ? 1 : 0)];
+  }
   const std::vector<TimeNs>& allreduce_ns() const { return allreduce_ns_; }
 
  private:
+  static constexpr std::size_t kKinds = static_cast<std::size_t>(ActionKind::kRecvB) + 1;
+  TimeNs Cost(int d, std::size_t index, const Action& a) const;
+
   const SimConfig& c_;
+  // Where an action's cost depends only on its stage, kind and switch (every
+  // speed 1, no jitter, no per-action weight work): all of them, looked up
+  // [stage][kind][recompute] in a simulation's innermost loop.
+  std::vector<TimeNs> table_;
   bool exact_ = true;                          // every speed 1 and no jitter: stay in integers
   std::vector<std::vector<TimeNs>> extra_ns_;  // per device and action: weight work, updates' moved back
   std::vector<TimeNs> receive_forward_ns_, receive_backward_ns_;  // per stage: taking in its input / gradient
