@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -314,6 +315,51 @@ LinkFit MeasureLink(Transport& transport, int peer, bool initiator, const std::v
   }
   if (initiator) Fit(fit);
   return fit;
+}
+
+TimeNs MeasureDelivery(Transport& transport, int peer, bool sender, int64_t floats, const ProfileOptions& o) {
+  const torch::Tensor message = torch::ones({floats});
+  const auto work = [](std::chrono::nanoseconds ns) {
+    const auto until = std::chrono::steady_clock::now() + ns;
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  };
+  const auto stamp = [] {
+    return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+  };
+  // The mean, not the median: a message in ten or so is held up for
+  // milliseconds (the scheduler, Gloo's threads), and a run pays for those.
+  ProfileOptions many = o;
+  many.repeats = std::max(o.repeats, kDeliveryRepeats);
+  std::vector<TimeNs> times;
+  (void)Median(many, [&] {
+    if (sender) {
+      // As in MeasureLink, the receiver has been waiting a while.
+      work(std::chrono::nanoseconds(o.link_idle_ns));
+      const double sent = stamp();
+      auto pending = transport.Send(message, peer);
+      work(std::chrono::nanoseconds(kDeliverySenderWorkNs));
+      pending->Wait();
+      // The arrival stamp comes back as the two float32 halves of a double.
+      const torch::Tensor back = transport.Recv({2}, torch::kCPU, peer)->Wait().contiguous();
+      double arrived = 0;
+      std::memcpy(&arrived, back.data_ptr<float>(), sizeof arrived);
+      times.push_back(std::max<TimeNs>(0, static_cast<TimeNs>(arrived - sent)));
+      return times.back();
+    }
+    (void)transport.Recv({floats}, torch::kCPU, peer)->Wait();
+    const double arrived = stamp();
+    torch::Tensor back = torch::empty({2}, torch::kFloat32);
+    std::memcpy(back.data_ptr<float>(), &arrived, sizeof arrived);
+    transport.Send(back, peer)->Wait();
+    return TimeNs{0};
+  });
+  if (times.size() <= static_cast<std::size_t>(o.warmup)) return 0;
+  TimeNs sum = 0;
+  for (std::size_t i = static_cast<std::size_t>(o.warmup); i < times.size(); ++i) sum += times[i];
+  return sum / static_cast<TimeNs>(times.size() - static_cast<std::size_t>(o.warmup));
 }
 
 Profile CountedProfile(const std::string& name, const Model& model, const torch::Tensor& sample) {

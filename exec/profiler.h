@@ -65,6 +65,20 @@ struct LinkFit {
 LinkFit MeasureLink(Transport& transport, int peer, bool initiator, const std::vector<int64_t>& floats,
                     const ProfileOptions& options = {});
 
+// How long a message of `floats` takes to reach a waiting `peer` when its
+// sender goes on computing after the send, as a stage does after it sends
+// an output: the sender stamps the send and works (spins) for
+// kDeliverySenderWorkNs, the receiver, blocked in its receive, stamps the
+// arrival and returns it; the median of the one-way times (one clock: both
+// sides on this machine). On a CPU transport whose threads share the cores
+// (Gloo) this was measured at 1-3 ms where a ping-pong says 0.1 ms
+// (experiments/gloo_delivery.py). The mean of at least kDeliveryRepeats
+// (most take 0.1 ms, one in ten or so 2-3 ms), on the sender; 0 elsewhere.
+constexpr TimeNs kDeliverySenderWorkNs = 2000000;
+constexpr int kDeliveryRepeats = 40;
+TimeNs MeasureDelivery(Transport& transport, int peer, bool sender, int64_t floats,
+                       const ProfileOptions& options = {});
+
 // What taking in a message costs a rank that is computing meanwhile (a CPU
 // transport's threads share its cores): the receiver times a fixed piece of
 // work (matrix products, about 1 ms) with a message of each size arriving

@@ -47,7 +47,8 @@ struct RuntimeProfile {
   Profile profile;
   Cluster cluster;
   LinkFit link;
-  LinkFit receive;  // the receiver's cost (MeasureReceiveCost)
+  LinkFit receive;         // the receiver's cost (MeasureReceiveCost)
+  TimeNs delivery_ns = 0;  // one boundary message while its sender computes (MeasureDelivery)
 };
 RuntimeProfile ProfileRuntime(const ValidationSetup& setup, Rank* rank);
 
