@@ -331,10 +331,9 @@ TimeNs MeasureDelivery(Transport& transport, int peer, bool sender, int64_t floa
   };
   // The mean, not the median: a message in ten or so is held up for
   // milliseconds (the scheduler, Gloo's threads), and a run pays for those.
-  ProfileOptions many = o;
-  many.repeats = std::max(o.repeats, kDeliveryRepeats);
-  std::vector<TimeNs> times;
-  (void)Median(many, [&] {
+  const int repeats = std::max(o.repeats, kDeliveryRepeats);
+  TimeNs sum = 0;
+  for (int r = 0; r < o.warmup + repeats; ++r) {
     if (sender) {
       // As in MeasureLink, the receiver has been waiting a while.
       work(std::chrono::nanoseconds(o.link_idle_ns));
@@ -346,20 +345,16 @@ TimeNs MeasureDelivery(Transport& transport, int peer, bool sender, int64_t floa
       const torch::Tensor back = transport.Recv({2}, torch::kCPU, peer)->Wait().contiguous();
       double arrived = 0;
       std::memcpy(&arrived, back.data_ptr<float>(), sizeof arrived);
-      times.push_back(std::max<TimeNs>(0, static_cast<TimeNs>(arrived - sent)));
-      return times.back();
+      if (r >= o.warmup) sum += std::max<TimeNs>(0, static_cast<TimeNs>(arrived - sent));
+      continue;
     }
     (void)transport.Recv({floats}, torch::kCPU, peer)->Wait();
     const double arrived = stamp();
     torch::Tensor back = torch::empty({2}, torch::kFloat32);
     std::memcpy(back.data_ptr<float>(), &arrived, sizeof arrived);
     transport.Send(back, peer)->Wait();
-    return TimeNs{0};
-  });
-  if (times.size() <= static_cast<std::size_t>(o.warmup)) return 0;
-  TimeNs sum = 0;
-  for (std::size_t i = static_cast<std::size_t>(o.warmup); i < times.size(); ++i) sum += times[i];
-  return sum / static_cast<TimeNs>(times.size() - static_cast<std::size_t>(o.warmup));
+  }
+  return sender ? sum / repeats : 0;
 }
 
 Profile CountedProfile(const std::string& name, const Model& model, const torch::Tensor& sample) {

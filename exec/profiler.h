@@ -69,11 +69,11 @@ LinkFit MeasureLink(Transport& transport, int peer, bool initiator, const std::v
 // sender goes on computing after the send, as a stage does after it sends
 // an output: the sender stamps the send and works (spins) for
 // kDeliverySenderWorkNs, the receiver, blocked in its receive, stamps the
-// arrival and returns it; the median of the one-way times (one clock: both
-// sides on this machine). On a CPU transport whose threads share the cores
-// (Gloo) this was measured at 1-3 ms where a ping-pong says 0.1 ms
-// (experiments/gloo_delivery.py). The mean of at least kDeliveryRepeats
-// (most take 0.1 ms, one in ten or so 2-3 ms), on the sender; 0 elsewhere.
+// arrival and returns it (one clock: both sides on this machine). The mean
+// one-way time of at least kDeliveryRepeats sends, on the sender; 0 on the
+// receiver. On Gloo over this project's 2 cores most took 0.1 ms and one
+// in ten or so 2-3 ms (mean 0.6-0.75 ms) where a ping-pong says 0.06-0.13
+// ms; experiments/gloo_delivery.py shows the same in plain PyTorch.
 constexpr TimeNs kDeliverySenderWorkNs = 2000000;
 constexpr int kDeliveryRepeats = 40;
 TimeNs MeasureDelivery(Transport& transport, int peer, bool sender, int64_t floats,

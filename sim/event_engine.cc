@@ -117,7 +117,6 @@ class EventEngine : EngineBase {
     TimeNs latency_ns = 0;
     bool sending = false;
     bool own_link = false;            // no other channel on its link
-    bool join_queued = false;         // running ahead: a kJoin for the first waiting transfer
     std::deque<std::size_t> waiting;  // sent (running ahead: or to be), behind the one on the wire
   };
   // Processor sharing in virtual time, as fair-queueing schedulers keep it:
@@ -349,13 +348,11 @@ class EventEngine : EngineBase {
   // Running ahead: the channel's first waiting transfer goes on the wire at
   // its send time, still to come.
   void ScheduleJoin(int channel) {
-    Channel& ch = channels_[channel];
-    ch.join_queued = true;
-    q_.Schedule(transfers_[ch.waiting.front()].start_ns, kJoin, static_cast<std::uint32_t>(channel));
+    q_.Schedule(transfers_[channels_[channel].waiting.front()].start_ns, kJoin,
+                static_cast<std::uint32_t>(channel));
   }
   void JoinDue(int channel) {
     Channel& ch = channels_[channel];
-    ch.join_queued = false;
     const std::size_t id = ch.waiting.front();
     ch.waiting.pop_front();
     Join(id);
