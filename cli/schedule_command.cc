@@ -43,7 +43,7 @@ int Print(const Schedule& s, const std::string& format) {
 
 int ScheduleCommand(const Args& args) {
   po::options_description desc("options");
-  std::string kind, format, check, target, gpipe_order, file, policy;
+  std::string kind, format, check, target, predict_from, gpipe_order, file, policy;
   int stages = 4, micro = 2, mini = 3, chunks = 1;
   desc.add_options()("help,h", "show this help")("schedule", po::value(&kind)->default_value("xpipe"),
                                                  ("one of " + ScheduleNames()).c_str())(
@@ -53,6 +53,9 @@ int ScheduleCommand(const Args& args) {
       "chunks", po::value(&chunks)->default_value(1), "chunks per device (interleaved-1f1b)")(
       "target", po::value(&target)->default_value("round-trip"),
       "prediction target for predicting schedules")(
+      "predict-from", po::value(&predict_from)->default_value("live"),
+      "what XPipe's passes after its bellwether predict from: live (the live weights, toward the "
+      "bellwether's target) or bellwether (its prediction, made once per mini-batch: XPipe's paper)")(
       "format", po::value(&format)->default_value("grid"),
       "grid (unit steps), csv (PyTorch's _load_csv reads it: no U), "
       "xpipe-csv (csv with U<b> cells), json, or versions "
@@ -96,6 +99,7 @@ int ScheduleCommand(const Args& args) {
     o.micro_batches = vm["micro-batches"].defaulted() ? 0 : micro;
     o.policy = policy;
     o.target = ParsePredictionTarget(target, "--target");
+    o.prediction_base = ParsePredictionBase(predict_from, "--predict-from");
     ScheduleFile f = LoadScheduleFile(file, o);
     for (const std::string& note : f.notes) std::cerr << "xpipe schedule: note: " << note << "\n";
     s = std::move(f.schedule);
@@ -111,6 +115,7 @@ int ScheduleCommand(const Args& args) {
   p.mini_batches = mini;
   p.chunks = chunks;
   p.target = ParsePredictionTarget(target, "--target");
+  p.prediction_base = ParsePredictionBase(predict_from, "--predict-from");
   if (gpipe_order != "reverse" && gpipe_order != "forward")
     throw InputError("--gpipe-backward-order", "expected reverse or forward (got '" + gpipe_order + "')");
   p.gpipe_backward_forward_order = gpipe_order == "forward";

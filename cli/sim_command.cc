@@ -19,8 +19,8 @@ namespace xpipe::cli {
 
 int SimCommand(const Args& args) {
   po::options_description desc("options");
-  std::string profile, cluster, schedules, partition, trace, target, out, engine, backward_weights, file,
-      policies, baseline, tolerance;
+  std::string profile, cluster, schedules, partition, trace, target, predict_from, out, engine,
+      backward_weights, file, policies, baseline, tolerance;
   std::vector<std::string> sweeps;
   int stages = 4, micro = 4, mini = 0, chunks = 1, batch = 0, threads = 0, data_parallel = 1, nodes = 0;
   std::string placement;
@@ -69,6 +69,9 @@ int SimCommand(const Args& args) {
       "auto (dataflow on a chain, else event), dataflow, or event: the event-queue reference")(
       "target", po::value(&target)->default_value("round-trip"),
       "prediction target: round-trip, closed-form, synchronous, own-backward")(
+      "predict-from", po::value(&predict_from)->default_value("live"),
+      "what XPipe's passes after its bellwether predict from: live (the live weights, toward the "
+      "bellwether's target) or bellwether (its prediction, made once per mini-batch: XPipe's paper)")(
       "backward-weights", po::value(&backward_weights)->default_value("swap"),
       "a backward whose weights differ from its forward's: swap (two weight copies) or recompute (one more "
       "forward)")("detail", "print the per-stage table of every schedule")(
@@ -151,6 +154,7 @@ int SimCommand(const Args& args) {
   base.schedule.mini_batches = vm.count("mini-batches") ? mini : 4 * stages + 4;
   base.schedule.chunks = chunks;
   base.schedule.target = ParsePredictionTarget(target, "--target");
+  base.schedule.prediction_base = ParsePredictionBase(predict_from, "--predict-from");
   base.schedule.backward_weights = ParseWeightSwitch(backward_weights, "--backward-weights");
   if (base.schedule.backward_weights == WeightSwitch::kNone)
     throw InputError("--backward-weights", "expected swap or recompute");
@@ -164,6 +168,7 @@ int SimCommand(const Args& args) {
     ScheduleFileOptions fo;
     fo.micro_batches = vm["micro-batches"].defaulted() ? 0 : micro;
     fo.target = base.schedule.target;
+    fo.prediction_base = base.schedule.prediction_base;
     fo.backward_weights = base.schedule.backward_weights;
     ScheduleFile f = ReadScheduleFile(file, fo.micro_batches);
     std::vector<std::string> names = StringList(policies);

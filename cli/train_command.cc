@@ -21,7 +21,8 @@ std::string OneLine(std::string s) {
 int TrainCommand(const Args& args) {
   po::options_description desc("options");
   exec::TrainConfig c;
-  std::string schedule, optimizer, lr_schedule, partition, target, backward_weights, file, policy, prediction;
+  std::string schedule, optimizer, lr_schedule, partition, target, predict_from, backward_weights, file,
+      policy, prediction;
   desc.add_options()("help,h", "show this help")("model", po::value(&c.model)->default_value("cnn"),
                                                  "mlp, cnn, vgg, resnet, gpt (with --data text:FILE)")(
       "data", po::value(&c.data)->default_value("fashion-mnist"),
@@ -56,8 +57,12 @@ int TrainCommand(const Args& args) {
       "weight-decay", po::value(&c.optimizer.weight_decay)->default_value(0.01), "decoupled decay (adamw)")(
       "target", po::value(&target)->default_value("round-trip"),
       "prediction target: round-trip, closed-form, "
-      "synchronous, own-backward")("seed", po::value(&c.seed)->default_value(1),
-                                   "seed: initial weights, data order (CPU runs repeat exactly)")(
+      "synchronous, own-backward")(
+      "predict-from", po::value(&predict_from)->default_value("live"),
+      "what XPipe's passes after its bellwether predict from: live (the live weights, toward the "
+      "bellwether's target) or bellwether (its prediction, made once per mini-batch: XPipe's paper)")(
+      "seed", po::value(&c.seed)->default_value(1),
+      "seed: initial weights, data order (CPU runs repeat exactly)")(
       "device", po::value(&c.device)->default_value("cpu"),
       "cpu or cuda (one process per rank: cuda:LOCAL_RANK)")(
       "transport", po::value(&c.transport)->default_value("auto"),
@@ -104,6 +109,7 @@ int TrainCommand(const Args& args) {
   InRange("--seq-len", static_cast<double>(c.seq_len), 1, 65536);
   c.lr_schedule = exec::ParseLrSchedule(lr_schedule, "--lr-schedule");
   c.target = ParsePredictionTarget(target, "--target");
+  c.prediction_base = ParsePredictionBase(predict_from, "--predict-from");
   c.backward_weights = ParseWeightSwitch(backward_weights, "--backward-weights");
   if (c.backward_weights == WeightSwitch::kNone)
     throw InputError("--backward-weights", "expected swap or recompute");
@@ -118,6 +124,7 @@ int TrainCommand(const Args& args) {
     o.micro_batches = vm["micro-batches"].defaulted() ? 0 : c.micro_batches;
     o.policy = policy;
     o.target = c.target;
+    o.prediction_base = c.prediction_base;
     o.backward_weights = c.backward_weights;
     ScheduleFile f = LoadScheduleFile(file, o);
     for (const std::string& note : f.notes) std::cerr << "xpipe train: note: " << note << "\n";

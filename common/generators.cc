@@ -210,7 +210,7 @@ Schedule Generate(const ScheduleParams& p) {
 
 Schedule MakeSchedule(const ScheduleParams& p) {
   Schedule s = Generate(p);
-  AnnotateWeights(s, p.target, p.backward_weights);
+  AnnotateWeights(s, p.target, p.backward_weights, p.prediction_base);
   return s;
 }
 

@@ -16,6 +16,7 @@ struct ScheduleParams {
   int mini_batches = 1;   // number of mini-batches (optimizer steps)
   int chunks = 1;         // V: model chunks per device, interleaved 1F1B only
   PredictionTarget target = PredictionTarget::kRoundTrip;  // predicting schedules only
+  PredictionBase prediction_base = PredictionBase::kLive;  // XPipe only
   // How a backward whose weights differ from its forward's gets them.
   WeightSwitch backward_weights = WeightSwitch::kSwap;
   // GPipe only: backwards in reverse micro-batch order T-1..0 (the spec's,
@@ -27,7 +28,8 @@ struct ScheduleParams {
 // with these parameters, e.g. interleaved 1F1B with T % N != 0.
 Schedule Generate(const ScheduleParams& params);
 
-// Generate() followed by AnnotateWeights(schedule, params.target, params.backward_weights).
+// Generate() followed by AnnotateWeights(schedule, params.target,
+// params.backward_weights, params.prediction_base).
 Schedule MakeSchedule(const ScheduleParams& params);
 
 }  // namespace xpipe

@@ -65,6 +65,16 @@ PredictionTarget ParsePredictionTarget(std::string_view name, const std::string&
                               "' (expected round-trip, closed-form, synchronous, own-backward)");
 }
 
+PredictionBase ParsePredictionBase(std::string_view name, const std::string& where) {
+  if (name == "live") return PredictionBase::kLive;
+  if (name == "bellwether") return PredictionBase::kBellwether;
+  throw InputError(where, "unknown prediction base '" + std::string(name) + "' (expected live, bellwether)");
+}
+
+std::string_view PredictionBaseName(PredictionBase base) {
+  return base == PredictionBase::kLive ? "live" : "bellwether";
+}
+
 std::int64_t Schedule::NumActions() const {
   std::int64_t n = 0;
   for (const auto& row : device_actions) n += static_cast<std::int64_t>(row.size());

@@ -49,6 +49,18 @@ enum class PredictionTarget {
   kOwnBackward,          // updates between a forward and its own backward
 };
 
+// What the passes of a mini-batch other than its first (the bellwether)
+// predict from, in a schedule with one target per mini-batch (XPipe).
+enum class PredictionBase {
+  // From the live weights, toward the bellwether's target: fewer steps ahead
+  // once updates have come in since, the target itself once it exists
+  // (default; each new (version, horizon) is a new prediction).
+  kLive,
+  // The bellwether's prediction itself, made once per mini-batch and
+  // direction from the weights live at the bellwether (XPipe's paper).
+  kBellwether,
+};
+
 // Which micro-batch counts T a schedule is defined for (N devices).
 enum class MicroBatchRule {
   kAny,
@@ -80,6 +92,8 @@ std::string ScheduleNames();
 bool IsAsynchronous(ScheduleKind kind);
 WeightPolicy PolicyOf(ScheduleKind kind);
 PredictionTarget ParsePredictionTarget(std::string_view name, const std::string& where);
+PredictionBase ParsePredictionBase(std::string_view name, const std::string& where);
+std::string_view PredictionBaseName(PredictionBase base);
 
 struct Schedule {
   ScheduleKind kind = ScheduleKind::kCustom;

@@ -65,7 +65,7 @@ void PrepareSchedule(ScheduleFile& f, const std::string& path, const ScheduleFil
   const ValidationResult r = Validate(s);
   if (!r.ok) throw InputError(path, r.error);
   if (!o.policy.empty()) s.kind = ParseScheduleKind(o.policy, "--policy");
-  AnnotateWeights(s, o.target, o.backward_weights);
+  AnnotateWeights(s, o.target, o.backward_weights, o.prediction_base);
 }
 
 ScheduleFile LoadScheduleFile(const std::string& path, const ScheduleFileOptions& o) {

@@ -18,6 +18,7 @@ struct ScheduleFileOptions {
   // empty = the JSON's kind, else the live weights.
   std::string policy;
   PredictionTarget target = PredictionTarget::kRoundTrip;
+  PredictionBase prediction_base = PredictionBase::kLive;
   WeightSwitch backward_weights = WeightSwitch::kSwap;
 };
 

@@ -108,7 +108,7 @@ std::pair<int, int> WeightKey(const Action& a) {
   return {a.version, a.weights == WeightSource::kPredicted ? a.horizon : 0};
 }
 
-void AnnotateWeights(Schedule& s, PredictionTarget target, WeightSwitch strategy) {
+void AnnotateWeights(Schedule& s, PredictionTarget target, WeightSwitch strategy, PredictionBase base) {
   XPIPE_CHECK(strategy != WeightSwitch::kNone, "a weight switch strategy is swap or recompute");
   const WeightPolicy policy = PolicyOf(s.kind);
   const VersionAnalysis va = AnalyzeVersions(s);
@@ -177,6 +177,10 @@ void AnnotateWeights(Schedule& s, PredictionTarget target, WeightSwitch strategy
               const int h = Horizon(p, target, forward);
               bellwether.emplace(bkey, std::make_pair(p.version_seen, h));
               a.horizon = h;
+            } else if (base == PredictionBase::kLive) {
+              // The bellwether's target from the live weights: a version
+              // that already exists is read as it is (horizon 0).
+              a.horizon = std::max(0, it->second.first + it->second.second - p.version_seen);
             } else {
               a.version = it->second.first;
               a.horizon = it->second.second;

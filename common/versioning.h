@@ -42,8 +42,10 @@ int ClosedFormBackwardHorizon(int N, int T, int k);
 // schedules (XPipe, SpecTrain; PipeOptim always predicts its own backward).
 // Where a backward pass's weights differ from its forward's, both get
 // weight_switch = `strategy` (and the W of a split backward its I's).
+// `base`: what XPipe's passes after the bellwether predict from.
 // REQUIRES: strategy != WeightSwitch::kNone.
-void AnnotateWeights(Schedule& s, PredictionTarget target, WeightSwitch strategy = WeightSwitch::kSwap);
+void AnnotateWeights(Schedule& s, PredictionTarget target, WeightSwitch strategy = WeightSwitch::kSwap,
+                     PredictionBase base = PredictionBase::kLive);
 
 // The weights a compute pass reads, as (version, horizon): two passes with the
 // same key read the same numbers (a prediction 0 steps ahead is W_v itself).

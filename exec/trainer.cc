@@ -459,6 +459,7 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
   sp.micro_batches = c.micro_batches;
   sp.chunks = c.chunks;
   sp.target = c.target;
+  sp.prediction_base = c.prediction_base;
   sp.backward_weights = c.backward_weights;
   sp.mini_batches = 1;
   // Checks the parameters once, gives the stage map.
@@ -529,6 +530,7 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
              {"micro_batches", c.micro_batches},
              {"batch_size", c.batch_size},
              {"prediction_target", static_cast<int>(c.target)},
+             {"predict_from", std::string(PredictionBaseName(c.prediction_base))},
              {"backward_weights", std::string(WeightSwitchName(c.backward_weights))},
              {"prediction", c.adaptive_prediction ? "adaptive" : "fixed"},
              {"optimizer", std::string(OptimizerName(o.kind))},
@@ -587,7 +589,7 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
       Schedule s;
       if (c.given) {
         s = RepeatSchedule(*c.given, static_cast<int>(len / per_run));
-        AnnotateWeights(s, c.target, c.backward_weights);
+        AnnotateWeights(s, c.target, c.backward_weights, c.prediction_base);
       } else {
         s = MakeSchedule(sp);
       }

@@ -34,8 +34,13 @@ TEST(Twins, ExecutorDoesWhatTheSimulatorBills) {
         }
         if ((kind == ScheduleKind::kPipeDream || kind == ScheduleKind::kSpecTrain) && T != 1) continue;
         if (kind == ScheduleKind::kPipeDream2BW && T < N - 1) continue;
-        for (WeightSwitch strategy : {WeightSwitch::kSwap, WeightSwitch::kRecompute}) {
+        // XPipe both ways: passes after the bellwether predict from the live
+        // weights (new predictions) or reuse the bellwether's.
+        const bool bellwether = TraitsOf(kind).bellwether;
+        for (int v = 0; v < (bellwether ? 4 : 2); ++v) {
+          const WeightSwitch strategy = v % 2 == 0 ? WeightSwitch::kSwap : WeightSwitch::kRecompute;
           p.backward_weights = strategy;
+          p.prediction_base = v < 2 ? PredictionBase::kLive : PredictionBase::kBellwether;
           const Schedule s = MakeSchedule(p);
           ExecConfig c;
           c.stages = Partition(model, s.num_stages, {});
@@ -51,7 +56,8 @@ TEST(Twins, ExecutorDoesWhatTheSimulatorBills) {
           const SegmentResult r = ex.Run(s, fn, 0);
           const BilledWork sim = Billed(s);
           const std::string what = std::string(ScheduleName(kind)) + " N=" + std::to_string(N) +
-                                   " T=" + std::to_string(T) + " " + std::string(WeightSwitchName(strategy));
+                                   " T=" + std::to_string(T) + " " + std::string(WeightSwitchName(strategy)) +
+                                   " " + std::string(PredictionBaseName(p.prediction_base));
           EXPECT_EQ(r.forwards_run, sim.forwards) << what;
           EXPECT_EQ(r.weight_copies, sim.weight_copies) << what;
           int64_t recomputed = 0;

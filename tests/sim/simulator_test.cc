@@ -206,19 +206,21 @@ TEST(Simulator, MemoryMatchesHandCount) {
   const SimResult rg = with_memory(gp);
   for (int k = 0; k < N; ++k) EXPECT_EQ(rg.peak_memory_bytes[k], P * (1 + 1 + 2) + T * A);
   // XPipe with T > 1 holds the bellwether's forward and backward predictions.
-  // Stages 0..N-2 switch weights between forward and backward (s_f != s_b):
-  // a swap keeps a private weight copy per micro-batch in flight besides its
-  // activations; a recompute keeps only the stage's input (0 bytes here).
-  const Schedule xp = Sched(ScheduleKind::kXPipe, N, T, 12);
-  const SimResult rx = with_memory(xp);
-  for (int k = 0; k < N; ++k)
-    EXPECT_EQ(rx.peak_memory_bytes[k], P * (1 + 1 + 2 + 2) + (N - k) * (A + (k < N - 1 ? P : 0)))
-        << "k=" << k;
+  // With the paper's bellwether prediction, stages 0..N-2 switch weights
+  // between every forward and its backward (s_f != s_b): a swap keeps a
+  // private weight copy per micro-batch in flight besides its activations; a
+  // recompute keeps only the stage's input (0 bytes here).
   ScheduleParams p;
   p.kind = ScheduleKind::kXPipe;
   p.devices = N;
   p.micro_batches = T;
   p.mini_batches = 12;
+  p.prediction_base = PredictionBase::kBellwether;
+  const Schedule xp = MakeSchedule(p);
+  const SimResult rx = with_memory(xp);
+  for (int k = 0; k < N; ++k)
+    EXPECT_EQ(rx.peak_memory_bytes[k], P * (1 + 1 + 2 + 2) + (N - k) * (A + (k < N - 1 ? P : 0)))
+        << "k=" << k;
   p.backward_weights = WeightSwitch::kRecompute;
   const Schedule xr = MakeSchedule(p);
   SimConfig c = UniformConfig(xr, kF, kB);
