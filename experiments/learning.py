@@ -32,6 +32,9 @@ POLICIES = [  # label, flags (PipeDream and SpecTrain run T = 1 by definition)
     ("pipeoptim", ["--schedule", "pipeoptim", "--prediction", "fixed"]),
     ("xpipe fixed", ["--schedule", "xpipe", "--prediction", "fixed"]),
     ("xpipe adaptive", ["--schedule", "xpipe", "--prediction", "adaptive"]),
+    # XPipe's paper: the other micro-batches reuse the bellwether's prediction.
+    ("xpipe bellwether fixed", ["--schedule", "xpipe", "--prediction", "fixed", "--predict-from", "bellwether"]),
+    ("xpipe bellwether adaptive", ["--schedule", "xpipe", "--prediction", "adaptive", "--predict-from", "bellwether"]),
 ]
 SETTINGS = [  # optimizer, lr
     ("sgd", 0.05),
@@ -92,7 +95,7 @@ for optimizer, lr in SETTINGS:
         rows.append(row)
         mean = f"{row['test_accuracy_mean']:6.2f}" if acc else "     -"
         pe = " ".join(f"{v:.2f}" for v in row["prediction_error_per_stage"]) or "-"
-        print(f"{optimizer:8} {lr:<6} {label:15} test acc {mean} % +- {row['test_accuracy_sd']:4.2f}  "
+        print(f"{optimizer:8} {lr:<6} {label:25} test acc {mean} % +- {row['test_accuracy_sd']:4.2f}  "
               f"diverged {row['diverged']}/{len(SEEDS)}  pred err per stage {pe}", flush=True)
 
 json.dump({"base": BASE, "seeds": SEEDS, "rows": rows}, open(OUT, "w"), indent=1)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The regime where staleness hurts (momentum 0.9, lr 0.1; CNN on
 # Fashion-MNIST, 4 stages, T = 4, 200 mini-batches, seeds 1-3): which XPipe
-# variant survives, against stale 1F1B and PipeDream-2BW. Final test accuracy
+# variant survives (what its later micro-batches predict from, its target,
+# fixed or adaptive), against stale 1F1B and PipeDream-2BW. Final test accuracy
 # per seed, or where it stopped on a NaN loss.
 #   experiments/momentum_regime.sh [XPIPE]   (about 4 minutes on 2 cores)
 # Writes experiments/results/momentum_regime.txt.
@@ -31,9 +32,11 @@ run() {  # label, flags...
   run "gpipe" --schedule gpipe
   run "stale" --schedule stale
   run "pipedream-2bw" --schedule pipedream-2bw
-  run "xpipe adaptive, round-trip (default)" --schedule xpipe
-  run "xpipe adaptive, --backward-weights recompute" --schedule xpipe --backward-weights recompute
-  run "xpipe adaptive, --target synchronous" --schedule xpipe --target synchronous
-  run "xpipe adaptive, --target closed-form" --schedule xpipe --target closed-form
-  run "xpipe fixed, --target synchronous" --schedule xpipe --target synchronous --prediction fixed
+  run "xpipe adaptive (the default: live base)" --schedule xpipe
+  run "xpipe fixed, live base" --schedule xpipe --prediction fixed
+  run "xpipe adaptive, bellwether (the paper)" --schedule xpipe --predict-from bellwether
+  run "  the same, --backward-weights recompute" --schedule xpipe --predict-from bellwether --backward-weights recompute
+  run "  the same, --target synchronous" --schedule xpipe --predict-from bellwether --target synchronous
+  run "  the same, --target closed-form" --schedule xpipe --predict-from bellwether --target closed-form
+  run "xpipe fixed, bellwether, --target synchronous" --schedule xpipe --predict-from bellwether --target synchronous --prediction fixed
 } | tee "$out"

@@ -32,7 +32,11 @@ run() {  # label, flags...
   run "adam 3e-3, gpipe" --schedule gpipe --optimizer adam --lr 0.003
   run "momentum 0.1, xpipe fixed" --schedule xpipe --optimizer momentum --lr 0.1 --prediction fixed
   run "momentum 0.1, xpipe adaptive" --schedule xpipe --optimizer momentum --lr 0.1 --prediction adaptive
-  run "momentum 0.1, xpipe synchronous target" --schedule xpipe --optimizer momentum --lr 0.1 --target synchronous
+  run "momentum 0.1, xpipe fixed, bellwether" --schedule xpipe --optimizer momentum --lr 0.1 --prediction fixed \
+    --predict-from bellwether
+  run "momentum 0.1, xpipe adaptive, bellwether" --schedule xpipe --optimizer momentum --lr 0.1 --predict-from bellwether
+  run "momentum 0.1, xpipe synchronous target, bw" --schedule xpipe --optimizer momentum --lr 0.1 --target synchronous \
+    --predict-from bellwether
   run "momentum 0.1, pipedream-2bw" --schedule pipedream-2bw --optimizer momentum --lr 0.1
   run "momentum 0.1, stale" --schedule stale --optimizer momentum --lr 0.1
   run "momentum 0.1, gpipe" --schedule gpipe --optimizer momentum --lr 0.1

@@ -31,10 +31,12 @@ CLUSTERS = ["pcie-4gpu", "nvlink-4gpu"]
 TARGETS = [0.60, 0.70]
 WINDOW = 20
 PARTITION = "1,2,1,8"
-SCHEDULE = {  # study policy -> (schedule, T)
-    "gpipe": ("gpipe", 4), "1f1b-flush": ("1f1b-flush", 4), "stale": ("stale", 4),
-    "pipedream": ("pipedream", 1), "pipedream-2bw": ("pipedream-2bw", 4), "spectrain": ("spectrain", 1),
-    "pipeoptim": ("pipeoptim", 4), "xpipe fixed": ("xpipe", 4), "xpipe adaptive": ("xpipe", 4),
+SCHEDULE = {  # study policy -> (schedule, T, what XPipe's passes after the bellwether predict from)
+    "gpipe": ("gpipe", 4, "live"), "1f1b-flush": ("1f1b-flush", 4, "live"), "stale": ("stale", 4, "live"),
+    "pipedream": ("pipedream", 1, "live"), "pipedream-2bw": ("pipedream-2bw", 4, "live"),
+    "spectrain": ("spectrain", 1, "live"), "pipeoptim": ("pipeoptim", 4, "live"),
+    "xpipe fixed": ("xpipe", 4, "live"), "xpipe adaptive": ("xpipe", 4, "live"),
+    "xpipe bellwether fixed": ("xpipe", 4, "bellwether"), "xpipe bellwether adaptive": ("xpipe", 4, "bellwether"),
 }
 
 study = json.load(open(STUDY))
@@ -45,13 +47,13 @@ with tempfile.TemporaryDirectory() as tmp:
                    check=True, capture_output=True)
     ms = {}  # (cluster, schedule, T) -> simulated ms per mini-batch
     for cluster in CLUSTERS:
-        for schedule, T in set(SCHEDULE.values()):
+        for schedule, T, base in set(SCHEDULE.values()):
             r = subprocess.run([XPIPE, "sim", "--profile", profile, "--cluster",
                                 os.path.join(HERE, "..", "profiles", "clusters", cluster + ".json"),
                                 "--schedules", schedule, "--stages", "4", "--micro-batches", str(T),
-                                "--batch-size", "64", "--partition", PARTITION, "--json"],
+                                "--batch-size", "64", "--partition", PARTITION, "--predict-from", base, "--json"],
                                check=True, capture_output=True, text=True)
-            ms[(cluster, schedule, T)] = json.loads(r.stdout)[0]["mini_batch_ms"]
+            ms[(cluster, schedule, T, base)] = json.loads(r.stdout)[0]["mini_batch_ms"]
 
 
 def steps_to(curve, target):
@@ -63,21 +65,22 @@ def steps_to(curve, target):
 
 lines = [f"# time to a running-mean training accuracy (last {WINDOW} mini-batches); mean over seeds 1-3",
          "# simulated ms per mini-batch: " + ", ".join(
-             f"{c} {s} T={t}: {v:.2f}" for (c, s, t), v in sorted(ms.items()))]
+             f"{c} {s} T={t}" + (" (bellwether)" if b == "bellwether" else "") + f": {v:.2f}"
+             for (c, s, t, b), v in sorted(ms.items()))]
 table = {}  # (setting, policy, target, cluster) -> seconds or None
 for row in study["rows"]:
     setting = f"{row['optimizer']} lr {row['lr']:g}"
-    schedule, T = SCHEDULE[row["policy"]]
+    key = SCHEDULE[row["policy"]]
     for target in TARGETS:
         steps = [None if r["diverged"] else steps_to(r["train_accuracy_per_mini_batch"], target) for r in row["runs"]]
         reached = [s for s in steps if s is not None]
         cells = []
         for cluster in CLUSTERS:
-            sec = statistics.mean(reached) * ms[(cluster, schedule, T)] / 1000 if len(reached) == len(steps) else None
+            sec = statistics.mean(reached) * ms[(cluster, *key)] / 1000 if len(reached) == len(steps) else None
             table[(setting, row["policy"], target, cluster)] = sec
             cells.append(f"{cluster} {sec:7.2f} s" if sec is not None else f"{cluster}   -    ")
         mean_steps = f"{statistics.mean(reached):6.1f}" if len(reached) == len(steps) else "     -"
-        lines.append(f"{setting:16} {row['policy']:15} target {target:.0%}: mini-batches {mean_steps} "
+        lines.append(f"{setting:16} {row['policy']:25} target {target:.0%}: mini-batches {mean_steps} "
                      f"(reached by {len(reached)}/{len(steps)})  " + "  ".join(cells))
 open(OUT + ".txt", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
@@ -86,14 +89,14 @@ settings = list(dict.fromkeys(k[0] for k in table))
 policies = list(SCHEDULE)
 fig, axes = plt.subplots(1, len(settings), figsize=(15, 3.8), sharey=True)
 cluster, target = CLUSTERS[0], TARGETS[1]
-cmap = plt.get_cmap("tab10")
+cmap = plt.get_cmap("tab20")
 for ax, setting in zip(axes, settings):
     for i, p in enumerate(policies):
         sec = table.get((setting, p, target, cluster))
         if sec is None:
             ax.text(i, 0.2, "not reached", rotation=90, ha="center", va="bottom", fontsize=7)
         else:
-            ax.bar(i, sec, color=cmap(i % 10), label=p)
+            ax.bar(i, sec, color=cmap(i % 20), label=p)
     ax.set_title(setting, fontsize=9)
     ax.set_xticks(range(len(policies)))
     ax.set_xticklabels(policies, rotation=90, fontsize=7)

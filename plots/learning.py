@@ -24,7 +24,7 @@ def main(path, out):
             policies.append(r["policy"])
     width = 0.85 / len(policies)
     fig, ax = plt.subplots(figsize=(12, 4.2))
-    cmap = plt.get_cmap("tab10")
+    cmap = plt.get_cmap("tab20")
     for i, p in enumerate(policies):
         xs, ys, err = [], [], []
         for j, s in enumerate(settings):
@@ -39,7 +39,7 @@ def main(path, out):
             if r["diverged"] and r["test_accuracy_mean"] is not None:
                 ax.text(x, r["test_accuracy_mean"] + 2, f"{r['diverged']}x NaN", rotation=90, ha="center",
                         va="bottom", fontsize=6)
-        ax.bar(xs, ys, width, yerr=err, capsize=2, label=p, color=cmap(i % 10),
+        ax.bar(xs, ys, width, yerr=err, capsize=2, label=p, color=cmap(i % 20),
                hatch="//" if "xpipe" in p else None)
     ax.set_xticks(range(len(settings)))
     ax.set_xticklabels(settings)

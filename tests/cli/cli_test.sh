@@ -36,6 +36,11 @@ check "missing field" 2 "nob.json.layers[0]: missing field 'backward_ms'" "$xpip
 printf '{"name":"m","batch_size":8,"layers":[{"name":"a","forward_ms":-2,"backward_ms":1,"activation_bytes":1,"parameter_bytes":1}]}' >"$tmp/neg.json"
 check "negative time" 2 "neg.json.layers[0].forward_ms: must not be negative" "$xpipe" sim --profile "$tmp/neg.json"
 check "unknown schedule" 2 "--schedules: unknown schedule 'pipedrem'" "$xpipe" sim --profile "$src/profiles/alexnet.json" --schedules pipedrem
+check "unknown prediction base" 2 "--predict-from: unknown prediction base 'newest'" \
+  "$xpipe" train --model mlp --data synthetic --predict-from newest
+# --predict-from bellwether: XPipe's later micro-batches reuse its prediction (~).
+check "bellwether reuse" 0 "~s" "$xpipe" schedule --schedule xpipe --micro-batches 4 --format versions \
+  --predict-from bellwether
 check "stages > layers" 2 "--stages: 64 stages but the profile 'alexnet' has only 23 layers" \
   "$xpipe" sim --profile "$src/profiles/alexnet.json" --stages 64
 check "bad flag value" 2 "--stages" "$xpipe" sim --profile "$src/profiles/alexnet.json" --stages many
