@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The learning study (see learning.py): every weight policy x optimizers x
 # learning rates x 3 seeds, CNN on Fashion-MNIST, 4 stages, 200 mini-batches
-# of 64. About 25 minutes on this project's 2-core machine.
+# of 64. About 12 minutes on this project's 2-core machine.
 #   experiments/learning.sh [--quick] [XPIPE]
 # Full mode writes experiments/results/learning.{json,txt,png} and
 # time_to_accuracy.{txt,png}.
