@@ -37,7 +37,7 @@ printf '{"name":"m","batch_size":8,"layers":[{"name":"a","forward_ms":-2,"backwa
 check "negative time" 2 "neg.json.layers[0].forward_ms: must not be negative" "$xpipe" sim --profile "$tmp/neg.json"
 check "unknown schedule" 2 "--schedules: unknown schedule 'pipedrem'" "$xpipe" sim --profile "$src/profiles/alexnet.json" --schedules pipedrem
 check "unknown prediction base" 2 "--predict-from: unknown prediction base 'newest'" \
-  "$xpipe" train --model mlp --data synthetic --predict-from newest
+  "$xpipe" schedule --schedule xpipe --predict-from newest
 # --predict-from bellwether: XPipe's later micro-batches reuse its prediction (~).
 check "bellwether reuse" 0 "~s" "$xpipe" schedule --schedule xpipe --micro-batches 4 --format versions \
   --predict-from bellwether
