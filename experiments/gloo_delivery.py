@@ -2,9 +2,14 @@
 
 Rank 1 posts isend of 256 KiB and computes (matmuls on one thread); rank 0 has posted the
 matching irecv and waits. "one": one message, then 2.6 ms of compute; "burst": four messages
-with 0.6 ms of compute after each (what a GPipe stage's backwards do). Prints, per repetition,
-how long after the (first) send rank 0 had it. On this project's 2-core machine: anywhere from
-0.14 to 7.3 ms (results/gloo_delivery.txt), against 0.13 ms that a ping-pong fit predicts.
+with 0.6 ms of compute after each (what a GPipe stage's backwards do); "sleep": one message,
+then 2.6 ms asleep instead of computing. Prints, per repetition, how long after the (first)
+send rank 0 had it. On this project's 2-core machine: anywhere from 0.14 to 7.3 ms while the
+sender computes (results/gloo_delivery.txt), against 0.13 ms that a ping-pong fit predicts;
+with the sender asleep, 0.2-0.6 ms. Why (gloo/transport/tcp/pair.cc): a send goes out at once
+from the caller's thread only if the receiver's "receive ready" note has already been read by
+the sender's I/O thread; else the sender posts "send ready" and its I/O thread writes the data
+when the note comes, which needs a core that the sender's compute thread is holding.
 Usage: OMP_NUM_THREADS=1 torchrun --nproc-per-node 2 experiments/gloo_delivery.py
 """
 import time
@@ -25,20 +30,24 @@ def compute(ms):
         torch.mm(a, b)
 
 
-for mode in ("one", "burst"):
+for mode in ("one", "burst", "sleep"):
     for rep in range(10):
         dist.barrier()
         if rank == 1:
             when = time.perf_counter()
             works = []
-            for _ in range(1 if mode == "one" else 4):
+            for _ in range(4 if mode == "burst" else 1):
                 works.append(dist.isend(torch.ones(floats), 0))
-                compute(0.6)
-            compute(2.0 if mode == "one" else 0.0)
+                if mode != "sleep":
+                    compute(0.6)
+            if mode == "sleep":
+                time.sleep(0.0026)
+            else:
+                compute(2.0 if mode == "one" else 0.0)
             for w in works:
                 w.wait()
         else:
-            bufs = [torch.empty(floats) for _ in range(1 if mode == "one" else 4)]
+            bufs = [torch.empty(floats) for _ in range(4 if mode == "burst" else 1)]
             dist.irecv(bufs[0], 1).wait()
             when = time.perf_counter()
             for x in bufs[1:]:
