@@ -1,6 +1,5 @@
 #include <algorithm>
 #include <cmath>
-#include <deque>
 #include <functional>
 #include <queue>
 
@@ -16,6 +15,38 @@ namespace {
 // kComputeDone and kWake only where every completion is an event (compute
 // contention, or SimConfig::run_ahead off); kJoin only where devices run ahead.
 enum EventType : std::uint32_t { kComputeDone, kLinkDone, kWake, kJoin };
+
+// A FIFO in one growing power-of-two buffer: what std::deque does for a
+// queue, without its blocks and map (a channel's waiting transfers and a
+// link's run of finish tags are pushed and popped once per transfer).
+template <typename T>
+class Ring {
+ public:
+  bool empty() const { return size_ == 0; }
+  std::size_t size() const { return size_; }
+  T& front() { return buf_[head_]; }
+  const T& front() const { return buf_[head_]; }
+  const T& back() const { return buf_[(head_ + size_ - 1) & (buf_.size() - 1)]; }
+  void push_back(const T& v) {
+    if (size_ == buf_.size()) Grow();
+    buf_[(head_ + size_) & (buf_.size() - 1)] = v;
+    ++size_;
+  }
+  void pop_front() {
+    head_ = (head_ + 1) & (buf_.size() - 1);
+    --size_;
+  }
+
+ private:
+  void Grow() {
+    std::vector<T> bigger(buf_.empty() ? 8 : 2 * buf_.size());
+    for (std::size_t i = 0; i < size_; ++i) bigger[i] = buf_[(head_ + i) & (buf_.size() - 1)];
+    buf_.swap(bigger);
+    head_ = 0;
+  }
+  std::vector<T> buf_;
+  std::size_t head_ = 0, size_ = 0;
+};
 
 // ceil for the non-negative times here, without a call into libm.
 TimeNs CeilNs(double ns) {
@@ -117,7 +148,7 @@ class EventEngine : EngineBase {
     TimeNs latency_ns = 0;
     bool sending = false;
     bool own_link = false;            // no other channel on its link
-    std::deque<std::size_t> waiting;  // sent (running ahead: or to be), behind the one on the wire
+    Ring<std::size_t> waiting;  // sent (running ahead: or to be), behind the one on the wire
   };
   // Processor sharing in virtual time, as fair-queueing schedulers keep it:
   // `virtual_bytes` is what each transfer on the wire has been sent since the
@@ -154,7 +185,7 @@ class EventEngine : EngineBase {
 
    private:
     bool RunFirst() const { return !run_.empty() && (heap_.empty() || heap_.top() > run_.front()); }
-    std::deque<OnWire> run_;
+    Ring<OnWire> run_;
     std::priority_queue<OnWire, std::vector<OnWire>, std::greater<>> heap_;
   };
   struct Link {

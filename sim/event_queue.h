@@ -50,10 +50,17 @@ class EventQueue {
       // spread the bucket below it.
       const int i = std::countr_zero(nonempty_);
       std::vector<Event>& b = buckets_[i];
+      nonempty_ &= ~(1ULL << i);
+      if (b.size() == 1) {  // alone in its bucket: the next event, nothing to spread
+        const Event e = b.front();
+        b.clear();
+        now_ns_ = e.time_ns;
+        --size_;
+        return e;
+      }
       TimeNs least = b.front().time_ns;
       for (const Event& e : b) least = e.time_ns < least ? e.time_ns : least;
       now_ns_ = least;
-      nonempty_ &= ~(1ULL << i);
       for (const Event& e : b) Put(e);
       b.clear();
     }
