@@ -147,7 +147,7 @@ class EventEngine : EngineBase {
     double bytes_per_sec = 0;  // its link's
     TimeNs latency_ns = 0;
     bool sending = false;
-    bool own_link = false;            // no other channel on its link
+    bool own_link = false;      // no other channel on its link
     Ring<std::size_t> waiting;  // sent (running ahead: or to be), behind the one on the wire
   };
   // Processor sharing in virtual time, as fair-queueing schedulers keep it:
