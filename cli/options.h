@@ -23,4 +23,9 @@ std::vector<std::string> StringList(const std::string& text);
 // x itself when finite and in [lo, hi]; else InputError naming the flag.
 double InRange(const std::string& flag, double x, double lo, double hi);
 
+// --predict-from, as sim, schedule and train describe it.
+inline constexpr const char* kPredictFromHelp =
+    "what XPipe's passes after its bellwether predict from: live (the live weights, toward the "
+    "bellwether's target) or bellwether (its prediction, made once per mini-batch: XPipe's paper)";
+
 }  // namespace xpipe::cli

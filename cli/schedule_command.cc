@@ -53,9 +53,7 @@ int ScheduleCommand(const Args& args) {
       "chunks", po::value(&chunks)->default_value(1), "chunks per device (interleaved-1f1b)")(
       "target", po::value(&target)->default_value("round-trip"),
       "prediction target for predicting schedules")(
-      "predict-from", po::value(&predict_from)->default_value("live"),
-      "what XPipe's passes after its bellwether predict from: live (the live weights, toward the "
-      "bellwether's target) or bellwether (its prediction, made once per mini-batch: XPipe's paper)")(
+      "predict-from", po::value(&predict_from)->default_value("live"), kPredictFromHelp)(
       "format", po::value(&format)->default_value("grid"),
       "grid (unit steps), csv (PyTorch's _load_csv reads it: no U), "
       "xpipe-csv (csv with U<b> cells), json, or versions "

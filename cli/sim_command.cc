@@ -69,9 +69,7 @@ int SimCommand(const Args& args) {
       "auto (dataflow on a chain, else event), dataflow, or event: the event-queue reference")(
       "target", po::value(&target)->default_value("round-trip"),
       "prediction target: round-trip, closed-form, synchronous, own-backward")(
-      "predict-from", po::value(&predict_from)->default_value("live"),
-      "what XPipe's passes after its bellwether predict from: live (the live weights, toward the "
-      "bellwether's target) or bellwether (its prediction, made once per mini-batch: XPipe's paper)")(
+      "predict-from", po::value(&predict_from)->default_value("live"), kPredictFromHelp)(
       "backward-weights", po::value(&backward_weights)->default_value("swap"),
       "a backward whose weights differ from its forward's: swap (two weight copies) or recompute (one more "
       "forward)")("detail", "print the per-stage table of every schedule")(

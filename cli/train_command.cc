@@ -57,10 +57,8 @@ int TrainCommand(const Args& args) {
       "weight-decay", po::value(&c.optimizer.weight_decay)->default_value(0.01), "decoupled decay (adamw)")(
       "target", po::value(&target)->default_value("round-trip"),
       "prediction target: round-trip, closed-form, "
-      "synchronous, own-backward")(
-      "predict-from", po::value(&predict_from)->default_value("live"),
-      "what XPipe's passes after its bellwether predict from: live (the live weights, toward the "
-      "bellwether's target) or bellwether (its prediction, made once per mini-batch: XPipe's paper)")(
+      "synchronous, own-backward")("predict-from", po::value(&predict_from)->default_value("live"),
+                                   kPredictFromHelp)(
       "seed", po::value(&c.seed)->default_value(1),
       "seed: initial weights, data order (CPU runs repeat exactly)")(
       "device", po::value(&c.device)->default_value("cpu"),

@@ -311,8 +311,9 @@ std::vector<int> PredictionScratch(const Schedule& s) {
   for (const auto& row : s.device_actions)
     for (const Action& a : row) {
       if (a.weights != WeightSource::kPredicted) continue;
-      // XPipe with T > 1 keeps the bellwether's forward and backward
-      // predictions alive across micro-batches; others predict per pass.
+      // XPipe with T > 1 keeps a forward and a backward prediction alive
+      // across micro-batches (the bellwether's, or with a live base each
+      // (version, horizon)'s until the next update); others predict per pass.
       const int need = (TraitsOf(s.kind).bellwether && s.micro_batches > 1) ? 2 : 1;
       scratch[a.stage] = std::max(scratch[a.stage], need);
     }

@@ -32,8 +32,8 @@ struct TrainConfig {
   std::optional<Schedule> given;
   std::string schedule_name;
   PredictionTarget target = PredictionTarget::kRoundTrip;
-  PredictionBase prediction_base =
-      PredictionBase::kLive;  // XPipe: what passes after the bellwether predict from
+  // XPipe: what the passes after a mini-batch's bellwether predict from.
+  PredictionBase prediction_base = PredictionBase::kLive;
   WeightSwitch backward_weights = WeightSwitch::kSwap;
   // Predicting schedules scale each stage's predicted step by a factor fitted
   // to its own past predictions (ExecConfig::adaptive_prediction).
