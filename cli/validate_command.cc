@@ -164,6 +164,7 @@ int ValidateCommand(const Args& args) {
                         {"mini_batches", v.mini_batches},
                         {"link_latency_us", NsToUs(rp.cluster.link_latency_ns)},
                         {"delivery_us", NsToUs(rp.delivery_ns)},
+                        {"delivery_bytes", rp.delivery_bytes},
                         {"link_bandwidth_GBps", rp.cluster.link_bytes_per_sec / 1e9},
                         {"pass_overhead_us", NsToUs(rp.cluster.pass_overhead_ns)},
                         {"compute_contention", rp.cluster.compute_contention},

@@ -47,8 +47,9 @@ struct RuntimeProfile {
   Profile profile;
   Cluster cluster;
   LinkFit link;
-  LinkFit receive;         // the receiver's cost (MeasureReceiveCost)
-  TimeNs delivery_ns = 0;  // one boundary message while its sender computes (MeasureDelivery)
+  LinkFit receive;           // the receiver's cost (MeasureReceiveCost)
+  TimeNs delivery_ns = 0;    // one boundary message while its sender computes (MeasureDelivery)
+  Bytes delivery_bytes = 0;  // that message's size
 };
 RuntimeProfile ProfileRuntime(const ValidationSetup& setup, Rank* rank);
 
