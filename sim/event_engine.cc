@@ -26,26 +26,27 @@ class Ring {
   std::size_t size() const { return size_; }
   T& front() { return buf_[head_]; }
   const T& front() const { return buf_[head_]; }
-  const T& back() const { return buf_[(head_ + size_ - 1) & (buf_.size() - 1)]; }
+  const T& back() const { return buf_[(head_ + size_ - 1) & mask_]; }
   void push_back(const T& v) {
     if (size_ == buf_.size()) Grow();
-    buf_[(head_ + size_) & (buf_.size() - 1)] = v;
+    buf_[(head_ + size_) & mask_] = v;
     ++size_;
   }
   void pop_front() {
-    head_ = (head_ + 1) & (buf_.size() - 1);
+    head_ = (head_ + 1) & mask_;
     --size_;
   }
 
  private:
   void Grow() {
     std::vector<T> bigger(buf_.empty() ? 8 : 2 * buf_.size());
-    for (std::size_t i = 0; i < size_; ++i) bigger[i] = buf_[(head_ + i) & (buf_.size() - 1)];
+    for (std::size_t i = 0; i < size_; ++i) bigger[i] = buf_[(head_ + i) & mask_];
     buf_.swap(bigger);
     head_ = 0;
+    mask_ = buf_.size() - 1;
   }
   std::vector<T> buf_;
-  std::size_t head_ = 0, size_ = 0;
+  std::size_t head_ = 0, size_ = 0, mask_ = 0;
 };
 
 // ceil for the non-negative times here, without a call into libm.
@@ -72,6 +73,7 @@ class EventEngine : EngineBase {
       channels_[ch].bytes_per_sec = wiring_.link_bytes_per_sec[l];
       channels_[ch].latency_ns = links_[l].latency_ns;
       channels_[ch].own_link = channels_on[l] == 1;
+      channels_[ch].link = l;
     }
   }
 
@@ -134,21 +136,29 @@ class EventEngine : EngineBase {
     Action running;       // a copy of the action computing: its row is long out of cache when it ends
   };
   struct Transfer {
-    double finish_tag;  // the link's virtual time at which its last byte has left
     std::int64_t g;
-    std::int32_t channel, consumer_stage;
-    bool forward;
     TimeNs start_ns;  // when it was sent; once on the wire, when its first byte left
-    Action action;    // the sender's, for the trace
     Bytes bytes;
+    Action action;  // the sender's, for the trace
+    std::int32_t consumer_stage;
+    bool forward;
   };
   struct Channel {             // what an exclusive send reads first, in one cache line
     TimeNs free_ns = 0;        // exclusive links: when its last transfer's last byte leaves
     double bytes_per_sec = 0;  // its link's
     TimeNs latency_ns = 0;
-    bool sending = false;
-    bool own_link = false;      // no other channel on its link
-    Ring<std::size_t> waiting;  // sent (running ahead: or to be), behind the one on the wire
+    int link = 0;
+    bool sending = false;  // its first transfer is on the wire (or joins it at this instant)
+    bool own_link = false;
+    // Shared links: what it has sent (running ahead: or will send), in
+    // order; the first is on the wire or waits for its turn to join it.
+    Ring<Transfer> queue;
+  };
+  // What a finished transfer's consumer needs.
+  struct Arrived {
+    std::int64_t g;
+    std::int32_t consumer_stage;
+    bool forward;
   };
   // Processor sharing in virtual time, as fair-queueing schedulers keep it:
   // `virtual_bytes` is what each transfer on the wire has been sent since the
@@ -159,7 +169,7 @@ class EventEngine : EngineBase {
   struct OnWire {
     double tag;
     std::uint64_t order;
-    std::size_t id;
+    int channel;
     bool operator>(const OnWire& o) const { return tag != o.tag ? tag > o.tag : order > o.order; }
   };
   // The transfers on a link by (tag, order): a heap, plus a run of tags in
@@ -361,42 +371,33 @@ class EventEngine : EngineBase {
       Publish(forward, consumer_stage, g, last + ch.latency_ns);
       return;
     }
-    const std::size_t id = Slot(Transfer{0, g, *channel, consumer_stage, forward, end, a, bytes});
+    ch.queue.push_back(Transfer{g, end, bytes, a, consumer_stage, forward});
     if (!c_.cluster.overlap_compute) ++dev_[d].pending_sends;
-    if (ch.sending || !ch.waiting.empty()) {
-      // Behind the channel's earlier transfers (a channel's sends come from
-      // one device, in time order): its turn comes when the one before it
-      // has left, so a busy channel needs no event for it.
-      ch.waiting.push_back(id);
-    } else if (run_ahead_ && end > q_.Now()) {
-      ch.waiting.push_back(id);
+    // Behind the channel's earlier transfers (a channel's sends come from
+    // one device, in time order), its turn comes when the one before it has
+    // left, so a busy channel needs no event for it.
+    if (ch.queue.size() > 1) return;
+    if (run_ahead_ && end > q_.Now())
       ScheduleJoin(*channel);
-    } else {
-      Join(id);
-    }
+    else
+      Join(*channel);
   }
 
   // Running ahead: the channel's first waiting transfer goes on the wire at
   // its send time, still to come.
   void ScheduleJoin(int channel) {
-    q_.Schedule(transfers_[channels_[channel].waiting.front()].start_ns, kJoin,
-                static_cast<std::uint32_t>(channel));
+    q_.Schedule(channels_[channel].queue.front().start_ns, kJoin, static_cast<std::uint32_t>(channel));
   }
-  void JoinDue(int channel) {
-    Channel& ch = channels_[channel];
-    const std::size_t id = ch.waiting.front();
-    ch.waiting.pop_front();
-    Join(id);
-  }
+  void JoinDue(int channel) { Join(channel); }
 
-  // Transfer `id` goes on its idle channel's wire now: with every other
+  // The idle channel's first transfer goes on the wire now: with every other
   // transfer that does at this instant, once the instant's events are done
   // (FlushJoins), so that the order of simultaneous events, which differs
   // between running ahead and not, cannot change how shares are rounded.
-  void Join(std::size_t id) {
-    channels_[transfers_[id].channel].sending = true;
-    joining_.push_back(id);
-    Touch(wiring_.channel_link[transfers_[id].channel]);
+  void Join(int channel) {
+    channels_[channel].sending = true;
+    joining_.push_back(channel);
+    Touch(channels_[channel].link);
   }
   void Touch(int l) {
     if (links_[l].touched) return;
@@ -404,9 +405,9 @@ class EventEngine : EngineBase {
     touched_.push_back(l);
   }
   void FlushJoins() {
-    for (std::size_t id : joining_) {
-      Advance(links_[wiring_.channel_link[transfers_[id].channel]]);
-      PutOnWire(id);
+    for (int channel : joining_) {
+      Advance(links_[channels_[channel].link]);
+      PutOnWire(channel);
     }
     joining_.clear();
     // A transfer joining only slows the others: a finish event already
@@ -418,26 +419,13 @@ class EventEngine : EngineBase {
     touched_.clear();
   }
 
-  // A record for a transfer from its send until its last byte has left.
-  std::size_t Slot(const Transfer& t) {
-    if (free_slots_.empty()) {
-      transfers_.push_back(t);
-      return transfers_.size() - 1;
-    }
-    const std::size_t id = free_slots_.back();
-    free_slots_.pop_back();
-    transfers_[id] = t;
-    return id;
-  }
-
   // REQUIRES: the link is advanced to now.
-  void PutOnWire(std::size_t id) {
-    Transfer& t = transfers_[id];
-    channels_[t.channel].sending = true;
+  void PutOnWire(int channel) {
+    Channel& ch = channels_[channel];
+    Transfer& t = ch.queue.front();
     t.start_ns = q_.Now();
-    Link& link = links_[wiring_.channel_link[t.channel]];
-    t.finish_tag = link.virtual_bytes + static_cast<double>(t.bytes);
-    link.active.push({t.finish_tag, link.put_on++, id});
+    Link& link = links_[ch.link];
+    link.active.push({link.virtual_bytes + static_cast<double>(t.bytes), link.put_on++, channel});
   }
 
   // Processor sharing: every transfer on the wire gets bandwidth / n.
@@ -466,34 +454,27 @@ class EventEngine : EngineBase {
     link.event_queued = false;
     Advance(link);
     while (!link.active.empty() && link.active.top().tag - link.virtual_bytes <= 1e-3) {
-      const std::size_t id = link.active.top().id;
+      const int channel = link.active.top().channel;
       link.active.pop();
-      const Transfer& t = transfers_[id];
-      rec_.Transfer(t.channel, t.start_ns, q_.Now(), t.action, t.bytes);
-      arrived_.push_back(id);
-      if (!c_.cluster.overlap_compute && --dev_[wiring_.channel_sender[t.channel]].pending_sends == 0)
-        pending_wake_.push_back(wiring_.channel_sender[t.channel]);
+      Channel& ch = channels_[channel];
+      const Transfer& t = ch.queue.front();
+      rec_.Transfer(channel, t.start_ns, q_.Now(), t.action, t.bytes);
+      arrived_.push_back({t.g, t.consumer_stage, t.forward});
+      if (!c_.cluster.overlap_compute && --dev_[wiring_.channel_sender[channel]].pending_sends == 0)
+        pending_wake_.push_back(wiring_.channel_sender[channel]);
+      ch.queue.pop_front();
+      ch.sending = false;
+      // The channel's next transfer joins (once sent, running ahead).
+      if (ch.queue.empty()) continue;
+      if (ch.queue.front().start_ns > q_.Now())
+        ScheduleJoin(channel);
+      else
+        Join(channel);
     }
     if (link.active.empty()) link.virtual_bytes = 0;
-    for (std::size_t id : arrived_) {
-      Channel& ch = channels_[transfers_[id].channel];
-      ch.sending = false;
-      if (ch.waiting.empty()) continue;
-      const std::size_t next = ch.waiting.front();
-      if (transfers_[next].start_ns > q_.Now()) {  // not sent yet (running ahead)
-        ScheduleJoin(transfers_[id].channel);
-        continue;
-      }
-      ch.waiting.pop_front();
-      Join(next);
-    }
     Touch(l);  // rescheduled once the instant's joins are on
     // The data reaches its consumer one latency after its last byte left.
-    for (std::size_t id : arrived_) {
-      const Transfer& t = transfers_[id];
-      free_slots_.push_back(id);
-      Publish(t.forward, t.consumer_stage, t.g, q_.Now() + link.latency_ns);
-    }
+    for (const Arrived& t : arrived_) Publish(t.forward, t.consumer_stage, t.g, q_.Now() + link.latency_ns);
     arrived_.clear();
     for (int d : pending_wake_) {
       if (!run_ahead_) {
@@ -514,18 +495,16 @@ class EventEngine : EngineBase {
   // Devices run ahead between link events (RunDevice); with contention a
   // device's rate depends on who else computes, so every completion is an event.
   const bool run_ahead_ = c_.run_ahead && contention_ == 0;
-  std::vector<int> ready_;            // running ahead: devices that can go on
-  std::vector<std::size_t> joining_;  // transfers going on the wire at this instant
-  std::vector<int> touched_;          // links whose transfers changed at this instant
-  std::vector<int> busy_;             // devices computing (with contention)
+  std::vector<int> ready_;    // running ahead: devices that can go on
+  std::vector<int> joining_;  // channels whose first transfer goes on the wire at this instant
+  std::vector<int> touched_;  // links whose transfers changed at this instant
+  std::vector<int> busy_;     // devices computing (with contention)
   TimeNs compute_last_ns_ = 0;
   std::vector<Device> dev_;
-  std::vector<Transfer> transfers_;
-  std::vector<std::size_t> free_slots_;  // transfer records to reuse
   std::vector<Channel> channels_;
   std::vector<Link> links_;
   std::vector<int> pending_wake_;
-  std::vector<std::size_t> arrived_;  // transfers finished in the current LinkDone
+  std::vector<Arrived> arrived_;  // transfers finished in the current LinkDone
 };
 
 }  // namespace
