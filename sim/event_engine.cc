@@ -139,7 +139,7 @@ class EventEngine : EngineBase {
     std::int64_t g;
     TimeNs start_ns;  // when it was sent; once on the wire, when its first byte left
     Bytes bytes;
-    Action action;  // the sender's, for the trace
+    const Action* action;  // the sender's, in its row, for the trace
     std::int32_t consumer_stage;
     bool forward;
   };
@@ -177,16 +177,19 @@ class EventEngine : EngineBase {
   // size put on one after another) in O(1) and leaves the rest O(log n).
   class OnWireQueue {
    public:
-    bool empty() const { return run_.empty() && heap_.empty(); }
-    std::size_t size() const { return run_.size() + heap_.size(); }
+    bool empty() const { return size_ == 0; }
+    std::size_t size() const { return size_; }
     void push(const OnWire& w) {
+      ++size_;
       if (run_.empty() || !(run_.back() > w))
         run_.push_back(w);
       else
         heap_.push(w);
     }
+    // REQUIRES: !empty().
     const OnWire& top() const { return RunFirst() ? run_.front() : heap_.top(); }
     void pop() {
+      --size_;
       if (RunFirst())
         run_.pop_front();
       else
@@ -194,9 +197,10 @@ class EventEngine : EngineBase {
     }
 
    private:
-    bool RunFirst() const { return !run_.empty() && (heap_.empty() || heap_.top() > run_.front()); }
+    bool RunFirst() const { return heap_.empty() || (!run_.empty() && heap_.top() > run_.front()); }
     Ring<OnWire> run_;
     std::priority_queue<OnWire, std::vector<OnWire>, std::greater<>> heap_;
+    std::size_t size_ = 0;
   };
   struct Link {
     OnWireQueue active;  // one transfer per channel
@@ -319,7 +323,7 @@ class EventEngine : EngineBase {
     ++dev.next;
     if (a.kind == ActionKind::kBackward || a.kind == ActionKind::kBackwardWeight)
       rec_.ChangeInFlight(a, -1, q_.Now());
-    SendOutput(d, a, GlobalMicroBatch(a), q_.Now());
+    SendOutput(d, Row(d)[dev.next - 1], GlobalMicroBatch(a), q_.Now());
     TryStart(d);
   }
 
@@ -371,7 +375,7 @@ class EventEngine : EngineBase {
       Publish(forward, consumer_stage, g, last + ch.latency_ns);
       return;
     }
-    ch.queue.push_back(Transfer{g, end, bytes, a, consumer_stage, forward});
+    ch.queue.push_back(Transfer{g, end, bytes, &a, consumer_stage, forward});
     if (!c_.cluster.overlap_compute) ++dev_[d].pending_sends;
     // Behind the channel's earlier transfers (a channel's sends come from
     // one device, in time order), its turn comes when the one before it has
@@ -458,7 +462,7 @@ class EventEngine : EngineBase {
       link.active.pop();
       Channel& ch = channels_[channel];
       const Transfer& t = ch.queue.front();
-      rec_.Transfer(channel, t.start_ns, q_.Now(), t.action, t.bytes);
+      rec_.Transfer(channel, t.start_ns, q_.Now(), *t.action, t.bytes);
       arrived_.push_back({t.g, t.consumer_stage, t.forward});
       if (!c_.cluster.overlap_compute && --dev_[wiring_.channel_sender[channel]].pending_sends == 0)
         pending_wake_.push_back(wiring_.channel_sender[channel]);

@@ -35,6 +35,16 @@ class EventQueue {
   // REQUIRES: time_ns >= Now().
   void Schedule(TimeNs time_ns, std::uint32_t type, std::uint32_t target, std::uint64_t payload = 0) {
     XPIPE_CHECK(time_ns >= now_ns_, "event scheduled in the past");
+    if (size_ == 0) {  // alone: no bucket needed (a clock of one pending event is common)
+      lone_ = Event{time_ns, type, target, payload};
+      has_lone_ = true;
+      size_ = 1;
+      return;
+    }
+    if (has_lone_) {  // a second event: the first goes into its bucket
+      has_lone_ = false;
+      Put(lone_);
+    }
     Put(Event{time_ns, type, target, payload});
     ++size_;
   }
@@ -42,6 +52,12 @@ class EventQueue {
   // Removes the earliest event (the first scheduled of the earliest time)
   // and advances the clock to it. REQUIRES: !Empty().
   Event Pop() {
+    if (has_lone_) {
+      has_lone_ = false;
+      size_ = 0;
+      now_ns_ = lone_.time_ns;
+      return lone_;
+    }
     if (head_ == buckets_[0].size()) {
       buckets_[0].clear();
       head_ = 0;
@@ -69,7 +85,7 @@ class EventQueue {
   }
   TimeNs Now() const { return now_ns_; }
   // Whether events at Now() are still to be popped.
-  bool MoreAtNow() const { return head_ < buckets_[0].size(); }
+  bool MoreAtNow() const { return has_lone_ ? lone_.time_ns == now_ns_ : head_ < buckets_[0].size(); }
 
  private:
   void Put(const Event& e) {
@@ -83,6 +99,8 @@ class EventQueue {
   std::size_t head_ = 0;        // bucket 0 is read from here (its events are all at Now())
   std::size_t size_ = 0;
   TimeNs now_ns_ = 0;
+  Event lone_;  // the only pending event, outside the buckets, when has_lone_
+  bool has_lone_ = false;
 };
 
 }  // namespace xpipe
