@@ -148,7 +148,6 @@ class EventEngine : EngineBase {
     double bytes_per_sec = 0;  // its link's
     TimeNs latency_ns = 0;
     int link = 0;
-    bool sending = false;  // its first transfer is on the wire (or joins it at this instant)
     bool own_link = false;
     // Shared links: what it has sent (running ahead: or will send), in
     // order; the first is on the wire or waits for its turn to join it.
@@ -399,7 +398,6 @@ class EventEngine : EngineBase {
   // (FlushJoins), so that the order of simultaneous events, which differs
   // between running ahead and not, cannot change how shares are rounded.
   void Join(int channel) {
-    channels_[channel].sending = true;
     joining_.push_back(channel);
     Touch(channels_[channel].link);
   }
@@ -467,7 +465,6 @@ class EventEngine : EngineBase {
       if (!c_.cluster.overlap_compute && --dev_[wiring_.channel_sender[channel]].pending_sends == 0)
         pending_wake_.push_back(wiring_.channel_sender[channel]);
       ch.queue.pop_front();
-      ch.sending = false;
       // The channel's next transfer joins (once sent, running ahead).
       if (ch.queue.empty()) continue;
       if (ch.queue.front().start_ns > q_.Now())
