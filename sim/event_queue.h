@@ -36,14 +36,17 @@ class EventQueue {
   void Schedule(TimeNs time_ns, std::uint32_t type, std::uint32_t target, std::uint64_t payload = 0) {
     XPIPE_CHECK(time_ns >= now_ns_, "event scheduled in the past");
     if (size_ == 0) {  // alone: no bucket needed (a clock of one pending event is common)
-      lone_ = Event{time_ns, type, target, payload};
+      lone_time_ns_ = time_ns;
+      lone_type_ = type;
+      lone_target_ = target;
+      lone_payload_ = payload;
       has_lone_ = true;
       size_ = 1;
       return;
     }
     if (has_lone_) {  // a second event: the first goes into its bucket
       has_lone_ = false;
-      Put(lone_);
+      Put(Event{lone_time_ns_, lone_type_, lone_target_, lone_payload_});
     }
     Put(Event{time_ns, type, target, payload});
     ++size_;
@@ -55,8 +58,8 @@ class EventQueue {
     if (has_lone_) {
       has_lone_ = false;
       size_ = 0;
-      now_ns_ = lone_.time_ns;
-      return lone_;
+      now_ns_ = lone_time_ns_;
+      return Event{lone_time_ns_, lone_type_, lone_target_, lone_payload_};
     }
     if (head_ == buckets_[0].size()) {
       buckets_[0].clear();
@@ -85,7 +88,7 @@ class EventQueue {
   }
   TimeNs Now() const { return now_ns_; }
   // Whether events at Now() are still to be popped.
-  bool MoreAtNow() const { return has_lone_ ? lone_.time_ns == now_ns_ : head_ < buckets_[0].size(); }
+  bool MoreAtNow() const { return has_lone_ ? lone_time_ns_ == now_ns_ : head_ < buckets_[0].size(); }
 
  private:
   void Put(const Event& e) {
@@ -99,7 +102,12 @@ class EventQueue {
   std::size_t head_ = 0;        // bucket 0 is read from here (its events are all at Now())
   std::size_t size_ = 0;
   TimeNs now_ns_ = 0;
-  Event lone_;  // the only pending event, outside the buckets, when has_lone_
+  // The only pending event, outside the buckets, when has_lone_: kept field
+  // by field, so that each is read back as it was written (a wider read of
+  // narrower writes just made waits for them to reach the cache).
+  TimeNs lone_time_ns_ = 0;
+  std::uint32_t lone_type_ = 0, lone_target_ = 0;
+  std::uint64_t lone_payload_ = 0;
   bool has_lone_ = false;
 };
 
