@@ -209,7 +209,16 @@ class EventEngine : EngineBase {
     bool event_queued = false;                 // a kLinkDone at or before the next finish
     bool touched = false;                      // in touched_
     double bytes_per_ns = 0, ns_per_byte = 0;  // the wiring's bandwidth, beside the clock that reads it
+    // Each transfer's share while n are on the wire, bandwidth / n, and its
+    // inverse: set when n changes, so that the clock's chain from one finish
+    // to the next (advance, next finish time) has no division in it.
+    double share_bytes_per_ns = 0, ns_per_share_byte = 0;
     TimeNs latency_ns = 0;
+    void Shared() {
+      const auto n = static_cast<double>(active.size());
+      share_bytes_per_ns = n > 0 ? bytes_per_ns / n : 0;
+      ns_per_share_byte = ns_per_byte * n;
+    }
   };
 
   const std::vector<Action>& Row(int d) const { return s_.device_actions[d]; }
@@ -428,14 +437,14 @@ class EventEngine : EngineBase {
     t.start_ns = q_.Now();
     Link& link = links_[ch.link];
     link.active.push({link.virtual_bytes + static_cast<double>(t.bytes), link.put_on++, channel});
+    link.Shared();
   }
 
   // Processor sharing: every transfer on the wire gets bandwidth / n.
   void Advance(Link& link) {
     if (link.last_ns == q_.Now()) return;  // (an idle link's count was reset when it emptied)
     if (!link.active.empty())
-      link.virtual_bytes += static_cast<double>(q_.Now() - link.last_ns) * link.bytes_per_ns /
-                            static_cast<double>(link.active.size());
+      link.virtual_bytes += static_cast<double>(q_.Now() - link.last_ns) * link.share_bytes_per_ns;
     else
       link.virtual_bytes = 0;  // idle: tags start afresh, exact as long as the link is
     link.last_ns = q_.Now();
@@ -446,7 +455,7 @@ class EventEngine : EngineBase {
     if (link.active.empty()) return;
     // The least tag is reached after its bytes left at bandwidth / n.
     const double least = link.active.top().tag - link.virtual_bytes;
-    const double ns = std::max(0.0, least) * link.ns_per_byte * static_cast<double>(link.active.size());
+    const double ns = std::max(0.0, least) * link.ns_per_share_byte;
     q_.Schedule(q_.Now() + CeilNs(ns), kLinkDone, static_cast<std::uint32_t>(l));
     link.event_queued = true;
   }
@@ -472,6 +481,7 @@ class EventEngine : EngineBase {
       else
         Join(channel);
     }
+    link.Shared();
     if (link.active.empty()) link.virtual_bytes = 0;
     Touch(l);  // rescheduled once the instant's joins are on
     // The data reaches its consumer one latency after its last byte left.
