@@ -184,9 +184,11 @@ class Executor::Interpreter {
     std::vector<torch::Tensor> made = Predict(*st.opt, st.w, lr, k.second);
     const double scale = c.adaptive_prediction ? st.scale.value() : 1.0;
     // Kept with W_v to measure the prediction's error once its target exists.
-    Stage::Pending p{k.first + k.second, k.first, k.second, scale, made, {}};
-    for (const auto& t : st.w) p.base.push_back(t.detach().clone());
-    st.pending.push_back(std::move(p));
+    if (c.adaptive_prediction || c.measure_prediction_errors) {
+      Stage::Pending p{k.first + k.second, k.first, k.second, scale, made, {}};
+      for (const auto& t : st.w) p.base.push_back(t.detach().clone());
+      st.pending.push_back(std::move(p));
+    }
     ++result_.weight_copies[st.index];
     if (scale != 1.0)
       for (std::size_t i = 0; i < made.size(); ++i) made[i] = torch::lerp(st.w[i], made[i], scale);

@@ -72,6 +72,12 @@ struct ExecConfig {
   // W - lr * s * D by a factor c in [0, 1] fitted to its own earlier
   // predictions (PredictionScale); false = c = 1 always (the papers').
   bool adaptive_prediction = false;
+  // Measure each prediction's error once its target version exists
+  // (SegmentResult::prediction_errors): a copy of W_v kept per prediction and
+  // a few passes over the weights at the update, work the simulator does not
+  // bill, so `xpipe validate` turns it off. Adaptive prediction needs the
+  // measurement and makes it either way.
+  bool measure_prediction_errors = true;
 };
 
 // The least-squares scale of a stage's predicted steps: for each measured

@@ -214,6 +214,7 @@ ScheduleValidation ValidateSchedule(const ValidationSetup& v, const RuntimeProfi
   ec.micro_batch_size = v.micro_batch_size;
   ec.optimizer = v.optimizer;
   ec.record_trace = true;
+  ec.measure_prediction_errors = false;  // a diagnostic the prediction does not bill
   ec.stage_rank = s.stage_device;
   if (rank != nullptr) ec.local_ranks = {rank->rank()};
   Executor ex(ec, InitStages(ec.stages, v.seed));

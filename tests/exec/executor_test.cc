@@ -173,6 +173,43 @@ TEST_F(ExecTest, XPipeRecordsPredictionError) {
   }
 }
 
+// Measuring prediction errors is a diagnostic: off, XPipe trains to the same
+// weights bit for bit and reports none; adaptive prediction measures anyway,
+// since its scale is fitted to them.
+TEST_F(ExecTest, PredictionErrorsAreOnlyMeasuredWhenAskedOrNeeded) {
+  ScheduleParams p;
+  p.kind = ScheduleKind::kXPipe;
+  p.devices = 3;
+  p.micro_batches = 2;
+  p.mini_batches = 8;
+  const Schedule s = MakeSchedule(p);
+  const auto run = [&](bool measure, bool adaptive, SegmentResult& r) {
+    ExecConfig c;
+    c.stages = Partition(su.model, s.num_stages, {});
+    c.devices.assign(s.num_stages, torch::kCPU);
+    c.sample_output_shapes = SampleOutputShapes(c.stages, {1, 8, 8});
+    c.micro_batch_size = kBatch / 2;
+    c.optimizer = Opt(OptimizerKind::kAdam);
+    c.adaptive_prediction = adaptive;
+    c.measure_prediction_errors = measure;
+    Executor ex(c, InitStages(c.stages, 1));
+    r = ex.Run(s, su.Fn(2), 0);
+    std::vector<torch::Tensor> all;
+    for (int k = 0; k < ex.num_stages(); ++k)
+      for (auto& t : ex.params(k)) all.push_back(t);
+    return all;
+  };
+  SegmentResult measured, unmeasured, adaptive;
+  const auto with = run(true, false, measured);
+  const auto without = run(false, false, unmeasured);
+  EXPECT_FALSE(measured.prediction_errors.empty());
+  EXPECT_TRUE(unmeasured.prediction_errors.empty());
+  EXPECT_EQ(MaxDiff(with, without), 0.0);
+  EXPECT_EQ(measured.weight_copies, unmeasured.weight_copies);
+  run(false, true, adaptive);
+  EXPECT_FALSE(adaptive.prediction_errors.empty());
+}
+
 double MeanRatio(const SegmentResult& r) {
   double sum = 0;
   for (const auto& e : r.prediction_errors) sum += e.ratio;
