@@ -61,7 +61,8 @@ std::vector<torch::Tensor> Reference(const Fixture& su, int T, int steps, Optimi
 
 std::vector<torch::Tensor> Pipelined(const Fixture& su, ScheduleKind kind, int N, int T, int steps,
                                      OptimizerKind opt, SegmentResult* out = nullptr,
-                                     const std::vector<int>& partition = {}, bool adaptive = false) {
+                                     const std::vector<int>& partition = {}, bool adaptive = false,
+                                     bool measure_errors = true) {
   ScheduleParams p;
   p.kind = kind;
   p.devices = N;
@@ -75,6 +76,7 @@ std::vector<torch::Tensor> Pipelined(const Fixture& su, ScheduleKind kind, int N
   c.micro_batch_size = kBatch / T;
   c.optimizer = Opt(opt);
   c.adaptive_prediction = adaptive;
+  c.measure_prediction_errors = measure_errors;
   Executor ex(c, InitStages(c.stages, 1));
   SegmentResult r = ex.Run(s, su.Fn(T), 0);
   if (out) *out = r;
@@ -177,36 +179,15 @@ TEST_F(ExecTest, XPipeRecordsPredictionError) {
 // weights bit for bit and reports none; adaptive prediction measures anyway,
 // since its scale is fitted to them.
 TEST_F(ExecTest, PredictionErrorsAreOnlyMeasuredWhenAskedOrNeeded) {
-  ScheduleParams p;
-  p.kind = ScheduleKind::kXPipe;
-  p.devices = 3;
-  p.micro_batches = 2;
-  p.mini_batches = 8;
-  const Schedule s = MakeSchedule(p);
-  const auto run = [&](bool measure, bool adaptive, SegmentResult& r) {
-    ExecConfig c;
-    c.stages = Partition(su.model, s.num_stages, {});
-    c.devices.assign(s.num_stages, torch::kCPU);
-    c.sample_output_shapes = SampleOutputShapes(c.stages, {1, 8, 8});
-    c.micro_batch_size = kBatch / 2;
-    c.optimizer = Opt(OptimizerKind::kAdam);
-    c.adaptive_prediction = adaptive;
-    c.measure_prediction_errors = measure;
-    Executor ex(c, InitStages(c.stages, 1));
-    r = ex.Run(s, su.Fn(2), 0);
-    std::vector<torch::Tensor> all;
-    for (int k = 0; k < ex.num_stages(); ++k)
-      for (auto& t : ex.params(k)) all.push_back(t);
-    return all;
-  };
   SegmentResult measured, unmeasured, adaptive;
-  const auto with = run(true, false, measured);
-  const auto without = run(false, false, unmeasured);
+  const auto with = Pipelined(su, ScheduleKind::kXPipe, 3, 2, 8, OptimizerKind::kAdam, &measured);
+  const auto without =
+      Pipelined(su, ScheduleKind::kXPipe, 3, 2, 8, OptimizerKind::kAdam, &unmeasured, {}, false, false);
   EXPECT_FALSE(measured.prediction_errors.empty());
   EXPECT_TRUE(unmeasured.prediction_errors.empty());
   EXPECT_EQ(MaxDiff(with, without), 0.0);
   EXPECT_EQ(measured.weight_copies, unmeasured.weight_copies);
-  run(false, true, adaptive);
+  Pipelined(su, ScheduleKind::kXPipe, 3, 2, 8, OptimizerKind::kAdam, &adaptive, {}, true, false);
   EXPECT_FALSE(adaptive.prediction_errors.empty());
 }
 
