@@ -335,7 +335,8 @@ class EventEngine : EngineBase {
     TryStart(d);
   }
 
-  // Pass a of device d, for global micro-batch g, has ended at `end`.
+  // Pass a of device d (an element of its row: a queued transfer points at
+  // it), for global micro-batch g, has ended at `end`.
   void SendOutput(int d, const Action& a, std::int64_t g, TimeNs end) {
     const auto out = Produces(a, S_, T_);
     if (out && out->forward)
