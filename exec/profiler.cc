@@ -169,18 +169,23 @@ Profile ProfileModel(const std::string& name, const Model& model, const torch::T
 }
 
 double MeasureContention(const Model& model, const torch::Tensor& sample, const ProfileOptions& o) {
+  // Each thread has its own weights and input, as two stages have: their
+  // working sets add up in the caches they share.
   const std::vector<torch::Tensor> w = InitStages({model}, 0)[0];
+  const std::vector<torch::Tensor> w_other = InitStages({model}, 1)[0];
+  const torch::Tensor sample_other = sample.clone();
   // One training iteration of the whole model, timed.
-  const auto iteration = [&] {
+  const auto iteration_of = [&](const std::vector<torch::Tensor>& ws, const torch::Tensor& x) {
     std::vector<torch::Tensor> leaves;
-    leaves.reserve(w.size());
-    for (const auto& t : w) leaves.push_back(t.detach().requires_grad_(true));
+    leaves.reserve(ws.size());
+    for (const auto& t : ws) leaves.push_back(t.detach().requires_grad_(true));
     const auto t0 = std::chrono::steady_clock::now();
-    const torch::Tensor out = ForwardStage(model, sample, leaves);
+    const torch::Tensor out = ForwardStage(model, x, leaves);
     const torch::Tensor loss = torch::cross_entropy_loss(out, ZeroLabels(out));
     if (!leaves.empty()) torch::autograd::grad({loss}, leaves, {}, false, false, /*allow_unused=*/true);
     return Since(t0);
   };
+  const auto iteration = [&] { return iteration_of(w, sample); };
   torch::set_num_threads(1);
   // Rounds of alone-then-shared, the median slowdown kept: one round can
   // catch both threads on one core for a while (a scheduler transient a
@@ -192,7 +197,7 @@ double MeasureContention(const Model& model, const torch::Tensor& sample, const 
     std::atomic<bool> stop{false};
     std::thread other([&] {
       torch::set_num_threads(1);
-      while (!stop) iteration();
+      while (!stop) iteration_of(w_other, sample_other);
     });
     const TimeNs shared = Median(o, iteration);
     stop = true;
