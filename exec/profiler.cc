@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -279,6 +280,47 @@ LinkFit MeasureReceiveCost(Transport& transport, int peer, bool receiver, const 
     const TimeNs with = measure(n);
     if (receiver)
       fit.points.emplace_back(n * static_cast<Bytes>(sizeof(float)), std::max<TimeNs>(0, with - alone));
+  }
+  if (receiver) Fit(fit);
+  return fit;
+}
+
+LinkFit MeasureReceiveCpu(Transport& transport, int peer, bool receiver, const std::vector<int64_t>& floats,
+                          const ProfileOptions& o) {
+  const auto cpu_now = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<TimeNs>(ts.tv_sec) * kNsPerSec + ts.tv_nsec;
+  };
+  const auto spin = [](TimeNs ns) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(ns);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  };
+  const torch::Tensor ready = torch::ones({1});
+  // One message of n floats: the receiver posts it, says it is ready and
+  // blocks in the wait, which takes no CPU; the sender sends a little later.
+  // What the receiving process spent meanwhile is its transport's work.
+  const auto measure = [&](int64_t n) {
+    const torch::Tensor message = torch::ones({n});
+    return Median(o, [&] {
+      if (!receiver) {
+        (void)transport.Recv({1}, torch::kCPU, peer)->Wait();
+        spin(kReceiveCpuSendDelayNs);
+        transport.Send(message, peer)->Wait();
+        return TimeNs{0};
+      }
+      auto in = transport.Recv({n}, torch::kCPU, peer);
+      transport.Send(ready, peer)->Wait();
+      const TimeNs t0 = cpu_now();
+      (void)in->Wait();
+      return cpu_now() - t0;
+    });
+  };
+  LinkFit fit;
+  for (const int64_t n : floats) {
+    const TimeNs cpu = measure(n);
+    if (receiver) fit.points.emplace_back(n * static_cast<Bytes>(sizeof(float)), cpu);
   }
   if (receiver) Fit(fit);
   return fit;

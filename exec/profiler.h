@@ -75,6 +75,18 @@ LinkFit MeasureLink(Transport& transport, int peer, bool initiator, const std::v
 // in ten or so 2-3 ms (mean 0.6-0.75 ms) where a ping-pong says 0.06-0.13
 // ms; experiments/gloo_delivery.py shows the same in plain PyTorch.
 constexpr TimeNs kDeliverySenderWorkNs = 2000000;
+
+// What taking in a message costs a process of its own (one rank per process):
+// the CPU time the receiving process spends while its only computing thread
+// is blocked waiting for a message of each size (its transport's threads
+// reading it in), fitted as fixed + bytes / rate. In a pipeline those threads
+// take that time from the stage's compute, on a machine whose cores all
+// compute; timing work with a message arriving beside it (MeasureReceiveCost)
+// sees none of it while the other core is free. The sender's side gets an
+// empty fit.
+constexpr TimeNs kReceiveCpuSendDelayNs = 200000;
+LinkFit MeasureReceiveCpu(Transport& transport, int peer, bool receiver, const std::vector<int64_t>& floats,
+                          const ProfileOptions& options = {});
 constexpr int kDeliveryRepeats = 40;
 TimeNs MeasureDelivery(Transport& transport, int peer, bool sender, int64_t floats,
                        const ProfileOptions& options = {});

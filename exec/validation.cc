@@ -158,8 +158,7 @@ RuntimeProfile ProfileRuntime(const ValidationSetup& v, Rank* rank) {
     rank->Barrier();  // rank 0 has profiled
     if (rank->world() > 1 && rank->rank() < 2) {
       out.link = MeasureLink(rank->data(), 1 - rank->rank(), rank->rank() == 0, floats, v.profiling);
-      out.receive =
-          MeasureReceiveCost(rank->data(), 1 - rank->rank(), rank->rank() == 0, floats, v.profiling);
+      out.receive = MeasureReceiveCpu(rank->data(), 1 - rank->rank(), rank->rank() == 0, floats, v.profiling);
       delivery_ns = MeasureDelivery(rank->data(), 1 - rank->rank(), rank->rank() == 0, boundary, v.profiling);
     }
     rank->Barrier();
