@@ -22,6 +22,14 @@ TimeNs Since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Keeps the core busy for `ns`, as a stage computing does (a sleep would
+// free the core for other threads).
+void Spin(TimeNs ns) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(ns);
+  while (std::chrono::steady_clock::now() < until) {
+  }
+}
+
 // The median of `v` (0 when empty).
 TimeNs MedianOf(std::vector<TimeNs> v) {
   if (v.empty()) return 0;
@@ -247,11 +255,6 @@ LinkFit MeasureReceiveCost(Transport& transport, int peer, bool receiver, const 
     reps = static_cast<int>(std::max<TimeNs>(1, TimeNs{16} * kNsPerMs / std::max<TimeNs>(1, Since(t0))));
   }
   const torch::Tensor ready = torch::ones({1});
-  const auto spin = [](TimeNs ns) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(ns);
-    while (std::chrono::steady_clock::now() < until) {
-    }
-  };
   // One measurement: the receiver posts the receive, says it is ready and
   // works; the sender sends a little after, so the message comes in while
   // the receiver computes. n == 0: no message (the baseline).
@@ -260,7 +263,7 @@ LinkFit MeasureReceiveCost(Transport& transport, int peer, bool receiver, const 
     return Median(o, [&] {
       if (!receiver) {
         (void)transport.Recv({1}, torch::kCPU, peer)->Wait();
-        spin(50000);
+        Spin(50000);
         if (n > 0) transport.Send(message, peer)->Wait();
         return TimeNs{0};
       }
@@ -292,11 +295,6 @@ LinkFit MeasureReceiveCpu(Transport& transport, int peer, bool receiver, const s
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return static_cast<TimeNs>(ts.tv_sec) * kNsPerSec + ts.tv_nsec;
   };
-  const auto spin = [](TimeNs ns) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(ns);
-    while (std::chrono::steady_clock::now() < until) {
-    }
-  };
   const torch::Tensor ready = torch::ones({1});
   // One message of n floats: the receiver posts it, says it is ready and
   // blocks in the wait, which takes no CPU; the sender sends a little later.
@@ -306,7 +304,7 @@ LinkFit MeasureReceiveCpu(Transport& transport, int peer, bool receiver, const s
     return Median(o, [&] {
       if (!receiver) {
         (void)transport.Recv({1}, torch::kCPU, peer)->Wait();
-        spin(kReceiveCpuSendDelayNs);
+        Spin(kReceiveCpuSendDelayNs);
         transport.Send(message, peer)->Wait();
         return TimeNs{0};
       }
@@ -333,24 +331,18 @@ LinkFit MeasureLink(Transport& transport, int peer, bool initiator, const std::v
   // blocked that long when the message comes, as a stage waiting for its
   // neighbour is: a thread asleep that long wakes slower than one in a tight
   // ping-pong (on a virtual machine, much slower). One-way = (RTT - idle) / 2.
-  const auto idle = std::chrono::nanoseconds(o.link_idle_ns);
-  const auto spin = [&] {
-    const auto until = std::chrono::steady_clock::now() + idle;
-    while (std::chrono::steady_clock::now() < until) {
-    }
-  };
   for (const int64_t n : floats) {
     const torch::Tensor message = torch::ones({n});
     const TimeNs round_trip = Median(o, [&] {
       if (initiator) {
-        spin();
+        Spin(o.link_idle_ns);
         const auto t0 = std::chrono::steady_clock::now();
         transport.Send(message, peer)->Wait();
         (void)transport.Recv({n}, torch::kCPU, peer)->Wait();
         return Since(t0);
       }
       const torch::Tensor back = transport.Recv({n}, torch::kCPU, peer)->Wait();
-      spin();
+      Spin(o.link_idle_ns);
       transport.Send(back, peer)->Wait();
       return TimeNs{0};
     });
@@ -364,11 +356,6 @@ LinkFit MeasureLink(Transport& transport, int peer, bool initiator, const std::v
 
 TimeNs MeasureDelivery(Transport& transport, int peer, bool sender, int64_t floats, const ProfileOptions& o) {
   const torch::Tensor message = torch::ones({floats});
-  const auto work = [](std::chrono::nanoseconds ns) {
-    const auto until = std::chrono::steady_clock::now() + ns;
-    while (std::chrono::steady_clock::now() < until) {
-    }
-  };
   const auto stamp = [] {
     return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                    std::chrono::steady_clock::now().time_since_epoch())
@@ -381,10 +368,10 @@ TimeNs MeasureDelivery(Transport& transport, int peer, bool sender, int64_t floa
   for (int r = 0; r < o.warmup + repeats; ++r) {
     if (sender) {
       // As in MeasureLink, the receiver has been waiting a while.
-      work(std::chrono::nanoseconds(o.link_idle_ns));
+      Spin(o.link_idle_ns);
       const double sent = stamp();
       auto pending = transport.Send(message, peer);
-      work(std::chrono::nanoseconds(kDeliverySenderWorkNs));
+      Spin(kDeliverySenderWorkNs);
       pending->Wait();
       // The arrival stamp comes back as the two float32 halves of a double.
       const torch::Tensor back = transport.Recv({2}, torch::kCPU, peer)->Wait().contiguous();
