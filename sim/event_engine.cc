@@ -102,7 +102,7 @@ class EventEngine : EngineBase {
           LinkDone(static_cast<int>(e.target));
           break;
         case kJoin:
-          JoinDue(static_cast<int>(e.target));
+          Join(static_cast<int>(e.target));
           break;
       }
       RunReady();
@@ -401,7 +401,6 @@ class EventEngine : EngineBase {
   void ScheduleJoin(int channel) {
     q_.Schedule(channels_[channel].queue.front().start_ns, kJoin, static_cast<std::uint32_t>(channel));
   }
-  void JoinDue(int channel) { Join(channel); }
 
   // The idle channel's first transfer goes on the wire now: with every other
   // transfer that does at this instant, once the instant's events are done
