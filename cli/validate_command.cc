@@ -163,6 +163,7 @@ int ValidateCommand(const Args& args) {
                         {"micro_batch_size", v.micro_batch_size},
                         {"mini_batches", v.mini_batches},
                         {"link_latency_us", NsToUs(rp.cluster.link_latency_ns)},
+                        {"ping_pong_latency_us", NsToUs(rp.link.latency_ns)},
                         {"delivery_us", NsToUs(rp.delivery_ns)},
                         {"delivery_bytes", rp.delivery_bytes},
                         {"link_bandwidth_GBps", rp.cluster.link_bytes_per_sec / 1e9},

@@ -174,9 +174,9 @@ RuntimeProfile ProfileRuntime(const ValidationSetup& v, Rank* rank) {
   c.link_bytes_per_sec = out.link.bytes_per_sec > 0 ? out.link.bytes_per_sec : 1e15;
   // The latency: the ping-pong's, or what is left of a message's delivery
   // while its sender computes after the bytes, if more (on Gloo, much more).
-  const TimeNs wire_ns = TransferNs(out.delivery_bytes, c.link_bytes_per_sec);
   out.delivery_ns = delivery_ns;
   out.delivery_bytes = boundary * static_cast<Bytes>(sizeof(float));
+  const TimeNs wire_ns = TransferNs(out.delivery_bytes, c.link_bytes_per_sec);
   c.link_latency_ns = std::max(out.link.latency_ns, delivery_ns - wire_ns);
   // Gloo moves bytes with the CPU that computes: no copy engine beside it,
   // and the receiver's threads take cycles from its compute.

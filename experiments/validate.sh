@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-experiments/results}
 mkdir -p "$out"
-xpipe=build/cli/xpipe
+xpipe=${XPIPE:-build/cli/xpipe}
 torchrun=${TORCHRUN:-/opt/xpipe-venv/bin/torchrun}
 schedules=gpipe,1f1b-flush,pipedream,xpipe
 for model in cnn:32 mlp:512; do
