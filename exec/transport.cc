@@ -1,6 +1,7 @@
 #include "exec/transport.h"
 
 #include <c10/cuda/CUDAStream.h>
+#include <sched.h>
 
 #include <condition_variable>
 #include <deque>
@@ -174,6 +175,8 @@ class WorkPending : public Transport::Pending {
 class C10dTransport : public Transport {
  public:
   using ChannelFn = std::function<c10::intrusive_ptr<c10d::Backend>(int from, int to)>;
+  // host_staging: the backend moves host memory (Gloo); the wire tensors are
+  // on the CPU, and the backend's socket I/O threads need a CPU core too.
   C10dTransport(int rank, ChannelFn channel, bool host_staging, std::chrono::milliseconds timeout)
       : rank_(rank), channel_(std::move(channel)), host_staging_(host_staging), timeout_(timeout) {}
   int rank() const override { return rank_; }
@@ -190,6 +193,7 @@ class C10dTransport : public Transport {
     } catch (const std::exception& e) {
       throw CommError(dst, "send to rank " + std::to_string(dst) + " failed: " + Describe(e));
     }
+    YieldToIo();
     return std::make_unique<WorkPending>(std::move(work), wire[0], t.device(), dst, false, timeout_);
   }
 
@@ -203,10 +207,21 @@ class C10dTransport : public Transport {
     } catch (const std::exception& e) {
       throw CommError(src, "receive from rank " + std::to_string(src) + " failed: " + Describe(e));
     }
+    YieldToIo();
     return std::make_unique<WorkPending>(std::move(work), wire[0], device, src, true, timeout_);
   }
 
  private:
+  // A send, or a receive's "ready" note, wakes the peer's Gloo I/O thread
+  // with a synchronous socket wake-up, which Linux places on this core (the
+  // waker is expected to sleep). A stage thread goes on computing instead,
+  // and on a machine whose cores all compute the woken thread waited for the
+  // pass to end or for a scheduler tick: milliseconds per message (issue 12;
+  // experiments/gloo_delivery.py). Giving up the core once lets it run now.
+  void YieldToIo() const {
+    if (host_staging_) sched_yield();
+  }
+
   int rank_;
   ChannelFn channel_;
   bool host_staging_;
