@@ -103,9 +103,14 @@ class Executor::Interpreter {
       const int64_t start = now_ns();
       waited_ns_ = 0;
       try {
-        // Receives one compute action ahead: those of the next pass are
-        // posted before this one runs, so their transfers overlap it.
-        PostUpTo(IsCompute(a.kind) && i + 1 < row.size() ? next_compute[i + 1] : i + 1);
+        // Receives ahead of the compute actions: those of the next pass (or
+        // the transport's ReceivesAhead passes) are posted before this one
+        // runs, so their transfers overlap it.
+        const bool pass = IsCompute(a.kind) && i + 1 < row.size();
+        std::size_t limit = pass ? next_compute[i + 1] : i + 1;
+        for (int k = 1; pass && k < receives_ahead_ && limit < row.size(); ++k)
+          limit = next_compute[limit + 1];
+        PostUpTo(limit);
         Execute(a);
         while (!sends_.empty() && sends_.front()->Done()) sends_.pop_front();
       } catch (const CommError& e) {
@@ -438,6 +443,7 @@ class Executor::Interpreter {
   SegmentResult& result_;
   const std::vector<int64_t>& base_;
   std::size_t next_post_ = 0;
+  const int receives_ahead_ = std::max(1, transport_.ReceivesAhead());
   int64_t waited_ns_ = 0;  // by the current action, for its message
   std::map<MsgKey, std::unique_ptr<Transport::Pending>> recvs_;
   std::map<MsgKey, torch::Tensor> outbox_;

@@ -61,6 +61,10 @@ class Transport {
   // hands over the sender's tensor, Gloo lands it in host memory, NCCL on the
   // device.
   virtual std::unique_ptr<Pending> Recv(const std::vector<int64_t>& shape, torch::Device device, int src) = 0;
+  // How many compute passes ahead the executor posts a rank's receives: 1
+  // (those of the next pass, posted before this one runs) unless a transport
+  // moves a message sooner when its receive is posted well before the send.
+  virtual int ReceivesAhead() const { return 1; }
 };
 
 // Ranks as threads of one process. Close() makes every waiting and later

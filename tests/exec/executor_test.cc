@@ -5,12 +5,16 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <thread>
+
 #include "common/error.h"
 #include "common/generators.h"
+#include "common/lowering.h"
 #include "common/versioning.h"
 #include "exec/data.h"
 #include "exec/model.h"
 #include "exec/trainer.h"
+#include "exec/transport.h"
 
 namespace xpipe::exec {
 namespace {
@@ -293,6 +297,98 @@ TEST_F(ExecTest, NanLossStopsWithStageAndStep) {
                 what.find("loss is Inf") != std::string::npos)
         << what;
   }
+}
+
+// A transport that posts its receives K passes ahead (as Gloo's does) gets,
+// when a pass waits for its input, the receives of that pass and of the next
+// K-1 passes posted, and no more: counted from the lowered schedule's rows.
+class AheadTransport : public Transport {
+ public:
+  AheadTransport(std::unique_ptr<Transport> inner, int ahead) : inner_(std::move(inner)), ahead_(ahead) {}
+  int rank() const override { return inner_->rank(); }
+  std::unique_ptr<Pending> Send(const torch::Tensor& t, int dst) override { return inner_->Send(t, dst); }
+  std::unique_ptr<Pending> Recv(const std::vector<int64_t>& shape, torch::Device device, int src) override {
+    return std::make_unique<Counted>(inner_->Recv(shape, device, src), *this);
+  }
+  int ReceivesAhead() const override { return ahead_; }
+  int posted = 0;
+  std::vector<int> posted_at_wait;  // per receive, in posting order
+
+ private:
+  class Counted : public Pending {
+   public:
+    Counted(std::unique_ptr<Pending> p, AheadTransport& t) : p_(std::move(p)), t_(t), index_(t.posted++) {}
+    torch::Tensor Wait() override {
+      if (t_.posted_at_wait.size() <= static_cast<std::size_t>(index_))
+        t_.posted_at_wait.resize(index_ + 1, -1);
+      t_.posted_at_wait[index_] = t_.posted;
+      return p_->Wait();
+    }
+    bool Done() override { return p_->Done(); }
+
+   private:
+    std::unique_ptr<Pending> p_;
+    AheadTransport& t_;
+    int index_;
+  };
+  std::unique_ptr<Transport> inner_;
+  int ahead_;
+};
+
+TEST_F(ExecTest, ReceivesArePostedAsManyPassesAheadAsTheTransportAsks) {
+  for (ScheduleKind kind : {ScheduleKind::kGPipe, ScheduleKind::kOneFOneBFlush, ScheduleKind::kXPipe})
+    for (int ahead : {1, 3}) {
+      ScheduleParams p;
+      p.kind = kind;
+      p.devices = 3;
+      p.micro_batches = 4;
+      p.mini_batches = 2;
+      const Schedule s = MakeSchedule(p);
+      const auto hub = MakeInProcessHub(s.num_devices);
+      std::vector<std::unique_ptr<AheadTransport>> transports;
+      for (int d = 0; d < s.num_devices; ++d)
+        transports.push_back(std::make_unique<AheadTransport>(hub->Endpoint(d), ahead));
+      std::vector<std::thread> ranks;
+      for (int d = 0; d < s.num_devices; ++d)
+        ranks.emplace_back([&, d] {
+          torch::set_num_threads(1);
+          ExecConfig c;
+          c.stages = Partition(su.model, s.num_stages, {});
+          c.devices.assign(s.num_stages, torch::kCPU);
+          c.sample_output_shapes = SampleOutputShapes(c.stages, {1, 8, 8});
+          c.micro_batch_size = kBatch / 4;
+          c.optimizer = Opt(OptimizerKind::kAdam);
+          c.local_ranks = {d};
+          c.stage_rank = s.stage_device;
+          Executor ex(c, InitStages(c.stages, 1));
+          ex.Run(s, su.Fn(4), 0, transports[d].get());
+        });
+      for (auto& t : ranks) t.join();
+      // The oracle: in each lowered row, a RECV belongs to the pass after it;
+      // while pass q waits, those of passes up to q + ahead - 1 are posted.
+      const Schedule lowered = LowerCommunication(s);
+      for (int d = 0; d < s.num_devices; ++d) {
+        std::vector<int> recvs_before;  // per pass: RECVs in the row before it
+        int recvs = 0;
+        std::vector<int> pass_of_recv;
+        for (const Action& a : lowered.device_actions[d]) {
+          if (a.kind == ActionKind::kRecvF || a.kind == ActionKind::kRecvB) {
+            ++recvs;
+            pass_of_recv.push_back(static_cast<int>(recvs_before.size()));
+          }
+          if (IsCompute(a.kind)) recvs_before.push_back(recvs);
+        }
+        const auto& seen = transports[d]->posted_at_wait;
+        ASSERT_EQ(static_cast<int>(seen.size()), recvs) << ScheduleName(kind) << " device " << d;
+        for (int j = 0; j < recvs; ++j) {
+          const int last = pass_of_recv[j] + ahead - 1;
+          const int expected =
+              last + 1 < static_cast<int>(recvs_before.size()) ? recvs_before[last + 1] : recvs;
+          EXPECT_EQ(seen[j], expected)
+              << ScheduleName(kind) << " ahead " << ahead << " device " << d << " receive " << j;
+        }
+      }
+    }
 }
 
 }  // namespace
