@@ -42,8 +42,7 @@ def finite_positive(x):
 def check_report(v, how):
     # The link's latency is the ping-pong's, or what a message took to arrive
     # while its sender computed less its bytes' time on the wire at the
-    # fitted bandwidth, whichever is more (a hand-off in memory has next to
-    # no wire time, but a noisy fit can give it a few ns).
+    # fitted bandwidth, whichever is more (to the printed precision).
     check(finite_positive(v["delivery_us"]), f"{how}: delivery {v['delivery_us']}")
     check(finite_positive(v["delivery_bytes"]), f"{how}: delivery bytes {v['delivery_bytes']}")
     wire_us = v["delivery_bytes"] / (v["link_bandwidth_GBps"] * 1e3)
