@@ -3,7 +3,8 @@
 // The schedule is lowered (common/lowering.h) and each rank (one per schedule
 // device) interprets its own action list in order: F, B, I, W call the model
 // with the weights the annotation names; SEND and RECV post on a Transport
-// (receives one compute action ahead, so transfers overlap compute) and a pass
+// (receives one compute action ahead, or Transport::ReceivesAhead, so
+// transfers overlap compute) and a pass
 // waits only for the message it consumes; U steps the optimizer. The same
 // interpreter runs every rank as a thread of one process over the in-process
 // transport, or one rank per process over c10d (exec/rank.h).
