@@ -71,10 +71,14 @@ LinkFit MeasureLink(Transport& transport, int peer, bool initiator, const std::v
 // kDeliverySenderWorkNs, the receiver, blocked in its receive, stamps the
 // arrival and returns it (one clock: both sides on this machine). The mean
 // one-way time of at least kDeliveryRepeats sends, on the sender; 0 on the
-// receiver. On Gloo over this project's 2 cores most took 0.1 ms and one
-// in ten or so 2-3 ms (mean 0.6-0.75 ms) where a ping-pong says 0.06-0.13
-// ms; experiments/gloo_delivery.py shows the same in plain PyTorch.
+// receiver. On Gloo over this project's 2 cores the mean was 0.6-0.75 ms
+// (one send in ten or so took 2-3 ms) until the Gloo transport yielded its
+// core after each send, 0.1-0.2 ms since (experiments/gloo_delivery.py
+// shows both in plain PyTorch); a ping-pong says 0.05-0.13 ms.
 constexpr TimeNs kDeliverySenderWorkNs = 2000000;
+constexpr int kDeliveryRepeats = 40;
+TimeNs MeasureDelivery(Transport& transport, int peer, bool sender, int64_t floats,
+                       const ProfileOptions& options = {});
 
 // What taking in a message costs a process of its own (one rank per process):
 // the CPU time the receiving process spends while its only computing thread
@@ -87,9 +91,6 @@ constexpr TimeNs kDeliverySenderWorkNs = 2000000;
 constexpr TimeNs kReceiveCpuSendDelayNs = 200000;
 LinkFit MeasureReceiveCpu(Transport& transport, int peer, bool receiver, const std::vector<int64_t>& floats,
                           const ProfileOptions& options = {});
-constexpr int kDeliveryRepeats = 40;
-TimeNs MeasureDelivery(Transport& transport, int peer, bool sender, int64_t floats,
-                       const ProfileOptions& options = {});
 
 // What taking in a message costs a rank that is computing meanwhile (a CPU
 // transport's threads share its cores): the receiver times a fixed piece of
