@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/cluster.h"
+#include "common/error.h"
 #include "common/partition.h"
 
 namespace xpipe::exec {
@@ -61,12 +62,15 @@ TimeNs MeasurePassOverhead(const ProfileOptions& o) {
   });
 }
 
-Profile ProfileModel(const std::string& name, const Model& model, const torch::Tensor& sample,
+Profile ProfileModel(const std::string& name, const Model& model, const std::vector<torch::Tensor>& inputs,
                      const ProfileOptions& o) {
+  XPIPE_CHECK(!inputs.empty(), "the profiler needs an input");
+  const torch::Tensor& sample = inputs.front();
   Profile p;
   p.name = name;
   p.source = "measured by xpipe's profiler (median of " + std::to_string(o.repeats) + " iterations after " +
-             std::to_string(o.warmup) + " warm-up ones, layer by layer inside each)";
+             std::to_string(o.warmup) + " warm-up ones, layer by layer inside each, on " +
+             std::to_string(inputs.size()) + (inputs.size() == 1 ? " input)" : " distinct inputs in turn)");
   p.hardware = sample.device().is_cuda() ? "CUDA device" : "CPU, one thread";
   p.batch_size = static_cast<int>(sample.size(0));
   p.optimizer = o.optimizer.kind;
@@ -98,7 +102,7 @@ Profile ProfileModel(const std::string& name, const Model& model, const torch::T
     std::vector<std::vector<torch::Tensor>> leaves(L);
     std::vector<torch::Tensor> outputs(L);
     std::vector<std::chrono::steady_clock::time_point> ready(L);  // gradient of layer i's output
-    torch::Tensor x = sample, loss;
+    torch::Tensor x = inputs[static_cast<std::size_t>(r) % inputs.size()], loss;
     for (std::size_t i = 0; i < L; ++i) {
       for (const auto& t : w[i]) leaves[i].push_back(t.detach().requires_grad_(true));
       const auto t0 = std::chrono::steady_clock::now();

@@ -32,12 +32,15 @@ struct ProfileOptions {
   OptimizerConfig optimizer;
 };
 
-// Times each layer on `sample` (a micro-batch on `device`). The last layer's
-// times include the loss (cross-entropy and the accuracy count), as the
-// executor's last stage runs it. A layer's backward excludes the fixed cost
-// of starting a backward (MeasureRuntime's pass overhead), which a stage of
-// several layers pays once.
-Profile ProfileModel(const std::string& name, const Model& model, const torch::Tensor& sample,
+// Times each layer on `inputs` (micro-batches of one shape, on one device):
+// iteration r takes inputs[r % inputs.size()], as a pipeline's passes each
+// take new data. One input reused every iteration stays in the caches and
+// makes a layer that reads it look faster than it runs in a pipeline. The
+// last layer's times include the loss (cross-entropy and the accuracy
+// count), as the executor's last stage runs it. A layer's backward excludes
+// the fixed cost of starting a backward (MeasureRuntime's pass overhead),
+// which a stage of several layers pays once. REQUIRES: !inputs.empty().
+Profile ProfileModel(const std::string& name, const Model& model, const std::vector<torch::Tensor>& inputs,
                      const ProfileOptions& options = {});
 
 // The runtime's fixed cost per compute pass: starting a backward through

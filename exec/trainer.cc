@@ -476,7 +476,12 @@ std::vector<EpochStats> Train(const TrainConfig& c) {
     torch::set_num_threads(1);  // as a stage thread runs
     ProfileOptions po;
     po.optimizer = c.optimizer;
-    WriteFileAtomic(c.profile_out, ProfileToJson(ProfileModel(c.model, model, sample, po)));
+    // The first mini-batch's micro-batches: new data each iteration, as the passes take.
+    std::vector<torch::Tensor> inputs;
+    for (int64_t j = 0; j < sp.micro_batches && (j + 1) * micro <= train.images.size(0); ++j)
+      inputs.push_back(train.images.slice(0, j * micro, (j + 1) * micro));
+    if (inputs.empty()) inputs.push_back(sample);
+    WriteFileAtomic(c.profile_out, ProfileToJson(ProfileModel(c.model, model, inputs, po)));
   }
   std::vector<int> sizes = c.partition;
   if (sizes.empty() && !c.even_partition && layout.num_stages > 1 &&

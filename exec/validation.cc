@@ -54,7 +54,13 @@ torch::Tensor Sample(const ValidationSetup& v, int64_t samples, uint64_t seed) {
 // Step 1's layers, on one thread as a stage thread runs.
 Profile ProfileLayers(const ValidationSetup& v, const Layout& layout) {
   torch::set_num_threads(1);
-  Profile p = ProfileModel(v.model, layout.model, Sample(v, v.micro_batch_size, v.seed), v.profiling);
+  // As many distinct micro-batches as a mini-batch has, as the measured run
+  // feeds its passes (its own samples, not these).
+  const int64_t m = v.micro_batch_size;
+  const torch::Tensor samples = Sample(v, m * v.micro_batches, v.seed);
+  std::vector<torch::Tensor> inputs;
+  for (int j = 0; j < v.micro_batches; ++j) inputs.push_back(samples.slice(0, j * m, (j + 1) * m));
+  Profile p = ProfileModel(v.model, layout.model, inputs, v.profiling);
   p.partition = layout.partition;
   return p;
 }

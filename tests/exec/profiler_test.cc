@@ -1,0 +1,62 @@
+// The profiler's inputs: what each timed iteration computes on.
+#include "exec/profiler.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+#include "exec/model.h"
+
+namespace xpipe::exec {
+namespace {
+
+// y = x * w: one parameter, so the profiler times a backward too; notes the
+// first element of every input its forward is given.
+class NotingLayer : public Layer {
+ public:
+  explicit NotingLayer(std::shared_ptr<std::vector<float>> seen) : seen_(std::move(seen)) {}
+  std::string Name() const override { return "Noting"; }
+  std::vector<torch::Tensor> Init(torch::Generator& /*gen*/) const override { return {torch::ones({1})}; }
+  std::size_t NumParams() const override { return 1; }
+  torch::Tensor Forward(const torch::Tensor& x, const std::vector<torch::Tensor>& params) const override {
+    seen_->push_back(x.flatten()[0].item<float>());
+    return x * params[0];
+  }
+
+ private:
+  std::shared_ptr<std::vector<float>> seen_;
+};
+
+TEST(ProfilerTest, EachIterationTakesTheNextInputInTurn) {
+  // Three distinct micro-batches, filled with 1, 2 and 3; 2 warm-up and 5
+  // timed iterations must see 1 2 3 1 2 3 1, as a pipeline's passes each
+  // take the next micro-batch (the same one every time would stay cached).
+  auto seen = std::make_shared<std::vector<float>>();
+  const Model model = {std::make_shared<NotingLayer>(seen)};
+  std::vector<torch::Tensor> inputs;
+  for (int j = 1; j <= 3; ++j) inputs.push_back(torch::full({4, 10}, static_cast<float>(j)));
+  ProfileOptions o;
+  o.warmup = 2;
+  o.repeats = 5;
+  const Profile p = ProfileModel("noting", model, inputs, o);
+  const std::vector<float> expected = {1, 2, 3, 1, 2, 3, 1};
+  EXPECT_EQ(*seen, expected);
+  ASSERT_EQ(p.layers.size(), 1U);
+  EXPECT_EQ(p.batch_size, 4);
+  EXPECT_EQ(p.layers[0].activation_bytes, 4 * 10 * static_cast<Bytes>(sizeof(float)));
+}
+
+TEST(ProfilerTest, OneInputIsEveryIterations) {
+  auto seen = std::make_shared<std::vector<float>>();
+  const Model model = {std::make_shared<NotingLayer>(seen)};
+  ProfileOptions o;
+  o.warmup = 1;
+  o.repeats = 3;
+  (void)ProfileModel("noting", model, {torch::full({2, 3}, 7.0F)}, o);
+  EXPECT_EQ(*seen, std::vector<float>(4, 7.0F));
+}
+
+}  // namespace
+}  // namespace xpipe::exec
