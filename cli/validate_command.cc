@@ -112,7 +112,7 @@ int ValidateCommand(const Args& args) {
                      ("comma-separated schedules: " + ScheduleNames()).c_str())(
       "mini-batches", po::value(&v.mini_batches)->default_value(16), "mini-batches per measured run")(
       "runs", po::value(&v.runs)->default_value(7),
-      "rounds of profile-then-run per schedule (medians are reported)")(
+      "rounds of profile-then-run per schedule (the round of the median error is reported)")(
       "backward-weights", po::value(&backward_weights)->default_value("swap"), "swap or recompute")(
       "trace", po::value(&trace),
       "Perfetto file with the predicted and measured timelines (one per schedule)")(

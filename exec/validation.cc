@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <functional>
 #include <limits>
+#include <numeric>
 #include <thread>
 
 #include "common/error.h"
@@ -269,7 +270,26 @@ ScheduleValidation ValidateSchedule(const ValidationSetup& v, const RuntimeProfi
     rounds.push_back(std::move(round));
   }
   if (!leader) return out;
-  // Medians over the rounds; the timelines of the round whose measurement is the median.
+  // Each round's prediction against its own run: the machine's speed drifts
+  // between rounds, and a round's profile and run meet the same stretch of
+  // it. The round of the median error gives the figures and the timelines;
+  // the stages' busy times are medians over all rounds.
+  for (const Round& r : rounds) {
+    out.round_predicted_ns.push_back(r.predicted_ns);
+    out.round_measured_ns.push_back(r.measured.mini_batch_ns);
+  }
+  std::vector<std::size_t> order(rounds.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  const auto error = [&](std::size_t i) {
+    return static_cast<double>(rounds[i].predicted_ns - rounds[i].measured.mini_batch_ns) /
+           static_cast<double>(std::max<TimeNs>(1, rounds[i].measured.mini_batch_ns));
+  };
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return error(a) < error(b); });
+  Round& mid = rounds[order[order.size() / 2]];
+  out.predicted_ns = mid.predicted_ns;
+  out.measured_ns = mid.measured.mini_batch_ns;
+  out.predicted = std::move(mid.predicted_trace);
+  out.measured = std::move(mid.measured_trace);
   const auto median = [&](const std::function<TimeNs(const Round&)>& f) {
     std::vector<TimeNs> x;
     x.reserve(rounds.size());
@@ -277,21 +297,9 @@ ScheduleValidation ValidateSchedule(const ValidationSetup& v, const RuntimeProfi
     std::sort(x.begin(), x.end());
     return x[x.size() / 2];
   };
-  for (const Round& r : rounds) {
-    out.round_predicted_ns.push_back(r.predicted_ns);
-    out.round_measured_ns.push_back(r.measured.mini_batch_ns);
-  }
-  out.predicted_ns = median([](const Round& r) { return r.predicted_ns; });
-  out.measured_ns = median([](const Round& r) { return r.measured.mini_batch_ns; });
   for (int k = 0; k < s.num_stages; ++k)
     out.stages.push_back({median([k](const Round& r) { return r.predicted.busy_ns[k]; }),
                           median([k](const Round& r) { return r.measured.busy_ns[k]; })});
-  for (Round& r : rounds)
-    if (r.measured.mini_batch_ns == out.measured_ns) {
-      out.predicted = std::move(r.predicted_trace);
-      out.measured = std::move(r.measured_trace);
-      break;
-    }
   return out;
 }
 

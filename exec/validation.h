@@ -32,7 +32,7 @@ struct ValidationSetup {
   int micro_batches = 4;
   int64_t micro_batch_size = 32;
   int mini_batches = 16;  // per measured run (and per prediction)
-  int runs = 7;           // rounds of profile-then-run per schedule: medians are reported
+  int runs = 7;           // rounds of profile-then-run per schedule: the median round is reported
   OptimizerConfig optimizer;
   WeightSwitch backward_weights = WeightSwitch::kSwap;
   uint64_t seed = 1;
@@ -58,10 +58,12 @@ struct StageFigures {
 };
 struct ScheduleValidation {
   Schedule schedule;
-  TimeNs predicted_ns = 0, measured_ns = 0;  // per mini-batch in steady state: medians of the rounds
+  // Per mini-batch in steady state, of the round whose error (its prediction
+  // against its own run) is the median of the rounds'.
+  TimeNs predicted_ns = 0, measured_ns = 0;
   std::vector<TimeNs> round_predicted_ns, round_measured_ns;  // each round's
-  std::vector<StageFigures> stages;
-  Trace predicted, measured;  // the median run; measured spans on the devices' tracks
+  std::vector<StageFigures> stages;                           // medians over the rounds
+  Trace predicted, measured;  // that round's; measured spans on the devices' tracks
   double error_pct() const {
     return measured_ns > 0
                ? 100.0 * static_cast<double>(predicted_ns - measured_ns) / static_cast<double>(measured_ns)

@@ -22,7 +22,7 @@ xpipe, torchrun = sys.argv[1], sys.argv[2]
 tmp = tempfile.mkdtemp()
 failed = passed = 0
 schedules = ["gpipe", "1f1b-flush", "pipedream", "xpipe"]
-small = ["--model", "mlp", "--micro-batch-size", "16", "--mini-batches", "4", "--runs", "1",
+small = ["--model", "mlp", "--micro-batch-size", "16", "--mini-batches", "4", "--runs", "3",
          "--repeats", "3", "--link-idle-us", "100", "--schedules", ",".join(schedules)]
 
 
@@ -58,6 +58,13 @@ def check_report(v, how):
         check(finite_positive(s["predicted_ms"]) and finite_positive(s["measured_ms"]), f"{name}: times {s}")
         expected = 100 * (s["predicted_ms"] - s["measured_ms"]) / s["measured_ms"]
         check(abs(s["error_pct"] - expected) < 0.01 * abs(expected) + 0.05, f"{name}: error {s['error_pct']} vs {expected}")
+        # Each round's prediction against its own run; the reported figures
+        # are the round's whose error is the median (the upper one of an even count).
+        errors = sorted(100 * (r["predicted_ms"] - r["measured_ms"]) / r["measured_ms"] for r in s["rounds"])
+        median = errors[len(errors) // 2]
+        check(abs(s["error_pct"] - median) < 0.01 * abs(median) + 0.05, f"{name}: error {s['error_pct']}, rounds' {errors}")
+        check(any(abs(r["predicted_ms"] - s["predicted_ms"]) < 1e-6 and abs(r["measured_ms"] - s["measured_ms"]) < 1e-6
+                  for r in s["rounds"]), f"{name}: figures of no round")
         check(len(s["stages"]) == 2, f"{name}: stages")
         for st in s["stages"]:
             check(finite_positive(st["predicted_busy_ms"]) and finite_positive(st["measured_busy_ms"]),
