@@ -51,7 +51,8 @@ TimeNs MeasurePassOverhead(const ProfileOptions& options = {});
 // other core (shared caches and memory bandwidth): the median time of a
 // training iteration of `model` with a second thread running the same
 // iterations, over its median time alone, minus 1 (never below 0); the
-// median of kContentionRounds such rounds.
+// median of kContentionRounds such rounds. The two threads are pinned to two
+// of the caller's cores while it measures (the caller's own are restored).
 constexpr int kContentionRounds = 5;
 double MeasureContention(const Model& model, const torch::Tensor& sample, const ProfileOptions& options = {});
 

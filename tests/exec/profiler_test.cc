@@ -2,6 +2,8 @@
 #include "exec/profiler.h"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sched.h>
 #include <torch/torch.h>
 
 #include <memory>
@@ -56,6 +58,23 @@ TEST(ProfilerTest, OneInputIsEveryIterations) {
   o.repeats = 3;
   (void)ProfileModel("noting", model, {torch::full({2, 3}, 7.0F)}, o);
   EXPECT_EQ(*seen, std::vector<float>(4, 7.0F));
+}
+
+TEST(ProfilerTest, ContentionLeavesTheCallersCoresAsTheyWere) {
+  // It pins its two threads to two cores while it measures; the caller (a
+  // profile, then a whole validate run) must get its own cores back.
+  cpu_set_t before, after;
+  CPU_ZERO(&before);
+  CPU_ZERO(&after);
+  ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof(before), &before), 0);
+  const Model model = MakeModel("mlp", {1, 8, 8}, 10);
+  ProfileOptions o;
+  o.warmup = 1;
+  o.repeats = 3;
+  (void)MeasureContention(model, torch::randn({4, 1, 8, 8}), o);
+  ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof(after), &after), 0);
+  EXPECT_TRUE(CPU_EQUAL(&before, &after))
+      << CPU_COUNT(&before) << " cores allowed before, " << CPU_COUNT(&after) << " after";
 }
 
 }  // namespace
