@@ -30,7 +30,7 @@ void AddSetupOptions(po::options_description& desc, exec::ValidationSetup& v, st
       "optimizer", po::value(&optimizer)->default_value("adam"), "sgd, momentum, adam, adamw")(
       "device", po::value<std::string>()->default_value("cpu"), "cpu (one thread per stage)")(
       "repeats", po::value(&v.profiling.repeats)->default_value(15),
-      "profiler: timed runs per figure (median)")(
+      "profiler: timed runs per figure (a layer's mean, the runtime's median)")(
       "link-idle-us", po::value(&link_idle_us)->default_value(1000),
       "profiler: how long a receiver has waited when a measured message comes")(
       "seed", po::value(&v.seed)->default_value(1), "seed");

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <ctime>
 #include <functional>
@@ -40,6 +41,14 @@ TimeNs MedianOf(std::vector<TimeNs> v) {
   return v[v.size() / 2];
 }
 
+// The mean of `v` (0 when empty).
+TimeNs MeanOf(const std::vector<TimeNs>& v) {
+  if (v.empty()) return 0;
+  double sum = 0;
+  for (const TimeNs t : v) sum += static_cast<double>(t);
+  return static_cast<TimeNs>(std::llround(sum / static_cast<double>(v.size())));
+}
+
 // Median of `repeats` runs after `warmup` discarded runs of `body`, which
 // returns the time it measured.
 TimeNs Median(const ProfileOptions& o, const std::function<TimeNs()>& body) {
@@ -70,7 +79,7 @@ Profile ProfileModel(const std::string& name, const Model& model, const std::vec
   const torch::Tensor& sample = inputs.front();
   Profile p;
   p.name = name;
-  p.source = "measured by xpipe's profiler (median of " + std::to_string(o.repeats) + " iterations after " +
+  p.source = "measured by xpipe's profiler (mean of " + std::to_string(o.repeats) + " iterations after " +
              std::to_string(o.warmup) + " warm-up ones, layer by layer inside each, on " +
              std::to_string(inputs.size()) + (inputs.size() == 1 ? " input)" : " distinct inputs in turn)");
   p.hardware = sample.device().is_cuda() ? "CUDA device" : "CPU, one thread";
@@ -171,11 +180,11 @@ Profile ProfileModel(const std::string& name, const Model& model, const std::vec
     xpipe::Layer out;
     out.name = "layer" + std::to_string(i);
     out.op = layers[i][0]->Name();
-    out.forward_ns = MedianOf(times[i].forward);
-    out.backward_ns = MedianOf(times[i].backward);
-    out.update_ns = MedianOf(times[i].update);
-    out.copy_ns = MedianOf(times[i].copy);
-    out.predict_ns = MedianOf(times[i].predict);
+    out.forward_ns = MeanOf(times[i].forward);
+    out.backward_ns = MeanOf(times[i].backward);
+    out.update_ns = MeanOf(times[i].update);
+    out.copy_ns = MeanOf(times[i].copy);
+    out.predict_ns = MeanOf(times[i].predict);
     out.activation_bytes = out_bytes[i];
     for (const auto& t : w[i]) out.parameter_bytes += t.numel() * static_cast<Bytes>(t.element_size());
     p.layers.push_back(out);

@@ -26,16 +26,17 @@
 namespace xpipe::exec {
 
 struct ProfileOptions {
-  int warmup = 3;                 // runs discarded first
-  int repeats = 15;               // runs whose median is kept
+  int warmup = 3;    // runs discarded first
+  int repeats = 15;  // runs kept: a layer's times are their mean, the runtime's figures their median
   TimeNs link_idle_ns = 1000000;  // how long a receiver has waited when a measured message comes
   OptimizerConfig optimizer;
 };
 
 // Times each layer on `inputs` (micro-batches of one shape, on one device):
-// iteration r takes inputs[r % inputs.size()], as a pipeline's passes each
-// take new data. One input reused every iteration stays in the caches and
-// makes a layer that reads it look faster than it runs in a pipeline. The
+// the mean over the timed iterations, as a pipeline's time is a sum of
+// passes (the median leaves out the slow ones a run pays for). Iteration r
+// takes inputs[r % inputs.size()], as a pipeline's passes each take new data. One input reused every
+// iteration stays in the caches and makes a layer that reads it look faster than it runs in a pipeline. The
 // last layer's times include the loss (cross-entropy and the accuracy
 // count), as the executor's last stage runs it. A layer's backward excludes
 // the fixed cost of starting a backward (MeasureRuntime's pass overhead),
