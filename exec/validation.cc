@@ -228,8 +228,13 @@ ScheduleValidation ValidateSchedule(const ValidationSetup& v, const RuntimeProfi
   const torch::Tensor images = Sample(v, m * v.micro_batches, v.seed + 1);
   torch::Generator gen = at::detail::createCPUGenerator(v.seed + 2);
   const torch::Tensor labels = torch::randint(v.classes, {m * v.micro_batches}, gen, torch::kLong);
-  const MicroBatchFn data = [&](int64_t, int j) {
-    return std::make_pair(images.slice(0, j * m, (j + 1) * m), labels.slice(0, j * m, (j + 1) * m));
+  // Each pass reads the next of v.micro_batches distinct micro-batches, as
+  // the profile's iterations do, whatever the schedule's T (PipeDream's 1
+  // would otherwise read one micro-batch, always in cache).
+  const int pool = v.micro_batches;
+  const MicroBatchFn data = [&, pool](int64_t b, int j) {
+    const int64_t k = (b * s.micro_batches + j) % pool;
+    return std::make_pair(images.slice(0, k * m, (k + 1) * m), labels.slice(0, k * m, (k + 1) * m));
   };
   Transport* transport = rank != nullptr ? &rank->data() : nullptr;
   sp.mini_batches = std::min(2, v.mini_batches);
