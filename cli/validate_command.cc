@@ -165,6 +165,8 @@ int ValidateCommand(const Args& args) {
                         {"link_latency_us", NsToUs(rp.cluster.link_latency_ns)},
                         {"ping_pong_latency_us", NsToUs(rp.link.latency_ns)},
                         {"delivery_us", NsToUs(rp.delivery_ns)},
+                        {"send_call_us", NsToUs(rp.send_ns)},
+                        {"send_us", NsToUs(rp.cluster.send_fixed_ns)},
                         {"delivery_bytes", rp.delivery_bytes},
                         {"link_bandwidth_GBps", rp.cluster.link_bytes_per_sec / 1e9},
                         {"pass_overhead_us", NsToUs(rp.cluster.pass_overhead_ns)},

@@ -12,10 +12,10 @@ namespace xpipe {
 Cluster ParseCluster(const std::string& text, const std::string& where) {
   using nlohmann::json;
   const json j = ParseJsonText(text, where);
-  const JsonObject top(
-      j, where,
-      {"name", "source", "devices", "speed", "link", "topology", "overlap_compute", "memory_GiB",
-       "memory_bandwidth_GBps", "pass_overhead_us", "compute_contention", "receive", "nodes", "placement"});
+  const JsonObject top(j, where,
+                       {"name", "source", "devices", "speed", "link", "topology", "overlap_compute",
+                        "memory_GiB", "memory_bandwidth_GBps", "pass_overhead_us", "compute_contention",
+                        "receive", "send_us", "nodes", "placement"});
   // What the figures may be: times up to 1e9 us, bandwidths from 1 B/s to
   // 1 PB/s, speeds from 1/1000 to 1000.
   constexpr double kMaxUs = 1e9, kMinGBps = 1e-9, kMaxGBps = 1e6;
@@ -60,6 +60,7 @@ Cluster ParseCluster(const std::string& text, const std::string& where) {
     if (gbps > 0 && gbps < kMinGBps) throw InputError(r.At("bandwidth_GBps"), "must be 0 or at least 1e-09");
     c.receive_bytes_per_sec = gbps * 1e9;
   }
+  c.send_fixed_ns = UsToNs(top.Number("send_us", 0, kMaxUs, 0));
   if (top.Has("memory_GiB"))
     c.device_memory_bytes = static_cast<Bytes>(top.Number("memory_GiB", 0, 1048576) * (1LL << 30));
   if (top.Has("nodes")) {
@@ -162,6 +163,7 @@ std::string ClusterToJson(const Cluster& c) {
   j["memory_bandwidth_GBps"] = c.memory_bytes_per_sec / 1e9;
   if (c.pass_overhead_ns > 0) j["pass_overhead_us"] = NsToUs(c.pass_overhead_ns);
   if (c.compute_contention > 0) j["compute_contention"] = c.compute_contention;
+  if (c.send_fixed_ns > 0) j["send_us"] = NsToUs(c.send_fixed_ns);
   if (c.receive_fixed_ns > 0 || c.receive_bytes_per_sec > 0)
     j["receive"] = {{"fixed_us", NsToUs(c.receive_fixed_ns)},
                     {"bandwidth_GBps", c.receive_bytes_per_sec / 1e9}};

@@ -70,6 +70,11 @@ struct Cluster {
   // consumes it. 0 and 0 (GPUs, the shipped clusters): nothing.
   TimeNs receive_fixed_ns = 0;
   double receive_bytes_per_sec = 0;  // 0: no per-byte cost
+  // What sending a message to another device costs the sender beyond its
+  // bytes' wire time (a CPU transport's send call copies and hands over on
+  // the sender's core), added to the pass that produces it. 0 (GPUs, the
+  // shipped clusters): nothing.
+  TimeNs send_fixed_ns = 0;
 
   // Nodes: GPUs 0..gpus_per_node-1 are node 0, and so on; `link` is the link
   // inside a node and `network` the one between nodes. 0: one node.

@@ -387,7 +387,8 @@ LinkFit MeasureLink(Transport& transport, int peer, bool initiator, const std::v
   return fit;
 }
 
-TimeNs MeasureDelivery(Transport& transport, int peer, bool sender, int64_t floats, const ProfileOptions& o) {
+Delivery MeasureDelivery(Transport& transport, int peer, bool sender, int64_t floats,
+                         const ProfileOptions& o) {
   const torch::Tensor message = torch::ones({floats});
   const auto stamp = [] {
     return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -397,13 +398,14 @@ TimeNs MeasureDelivery(Transport& transport, int peer, bool sender, int64_t floa
   // The mean, not the median: a message in ten or so is held up for
   // milliseconds (the scheduler, Gloo's threads), and a run pays for those.
   const int repeats = std::max(o.repeats, kDeliveryRepeats);
-  TimeNs sum = 0;
+  TimeNs sum = 0, send_sum = 0;
   for (int r = 0; r < o.warmup + repeats; ++r) {
     if (sender) {
       // As in MeasureLink, the receiver has been waiting a while.
       Spin(o.link_idle_ns);
       const double sent = stamp();
       auto pending = transport.Send(message, peer);
+      if (r >= o.warmup) send_sum += static_cast<TimeNs>(stamp() - sent);
       Spin(kDeliverySenderWorkNs);
       pending->Wait();
       // The arrival stamp comes back as the two float32 halves of a double.
@@ -419,7 +421,8 @@ TimeNs MeasureDelivery(Transport& transport, int peer, bool sender, int64_t floa
     std::memcpy(back.data_ptr<float>(), &arrived, sizeof arrived);
     transport.Send(back, peer)->Wait();
   }
-  return sender ? sum / repeats : 0;
+  if (!sender) return {};
+  return {sum / repeats, send_sum / repeats};
 }
 
 Profile CountedProfile(const std::string& name, const Model& model, const torch::Tensor& sample) {

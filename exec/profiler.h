@@ -79,11 +79,17 @@ LinkFit MeasureLink(Transport& transport, int peer, bool initiator, const std::v
 // receiver. On Gloo over this project's 2 cores the mean was 0.6-0.75 ms
 // (one send in ten or so took 2-3 ms) until the Gloo transport yielded its
 // core after each send, 0.1-0.2 ms since (experiments/gloo_delivery.py
-// shows both in plain PyTorch); a ping-pong says 0.05-0.13 ms.
+// shows both in plain PyTorch); a ping-pong says 0.05-0.13 ms. Also the mean
+// time the sender's send call took (what holds a stage after its pass: on
+// Gloo the copy into the socket and the yield after it).
 constexpr TimeNs kDeliverySenderWorkNs = 2000000;
 constexpr int kDeliveryRepeats = 40;
-TimeNs MeasureDelivery(Transport& transport, int peer, bool sender, int64_t floats,
-                       const ProfileOptions& options = {});
+struct Delivery {
+  TimeNs one_way_ns = 0;  // send to arrival
+  TimeNs send_ns = 0;     // the send call
+};
+Delivery MeasureDelivery(Transport& transport, int peer, bool sender, int64_t floats,
+                         const ProfileOptions& options = {});
 
 // What taking in a message costs a process of its own (one rank per process):
 // the CPU time the receiving process spends while its only computing thread

@@ -49,6 +49,7 @@ struct RuntimeProfile {
   LinkFit link;
   LinkFit receive;           // the receiver's cost (MeasureReceiveCost)
   TimeNs delivery_ns = 0;    // one boundary message while its sender computes (MeasureDelivery)
+  TimeNs send_ns = 0;        // that message's send call
   Bytes delivery_bytes = 0;  // that message's size
 };
 RuntimeProfile ProfileRuntime(const ValidationSetup& setup, Rank* rank);

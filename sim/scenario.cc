@@ -75,7 +75,8 @@ ScenarioResult RunScenario(const Scenario& sc) {
         2.0 * forward + backward + bytes / bandwidth * 1e9 +
         (sc.cluster.receive_bytes_per_sec > 0 ? bytes / sc.cluster.receive_bytes_per_sec * 1e9 : 0) +
         S * (2.0 * latency +
-             4.0 * static_cast<double>(sc.cluster.pass_overhead_ns + sc.cluster.receive_fixed_ns));
+             4.0 * static_cast<double>(sc.cluster.pass_overhead_ns + sc.cluster.receive_fixed_ns +
+                                       sc.cluster.send_fixed_ns));
     // Each stage's all-reduce: 2 (R - 1) steps, each ring hop sharing a link with at most S R others.
     const double allreduce = R > 1 ? 2.0 * R * S * (latency + parameters / bandwidth * 1e9) : 0;
     const double per_mini = 4.0 * parameters / sc.cluster.memory_bytes_per_sec * 1e9 + weights_ns + allreduce;

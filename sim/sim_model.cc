@@ -41,11 +41,17 @@ ComputeCost::ComputeCost(const Schedule& s, const SimConfig& c) : c_(c) {
   const int S = s.num_stages;
   receive_forward_ns_.assign(S, 0);
   receive_backward_ns_.assign(S, 0);
+  send_forward_ns_.assign(S, 0);
+  send_backward_ns_.assign(S, 0);
   for (int k = 0; k < S; ++k) {
-    if (k > 0 && s.stage_device[k - 1] != s.stage_device[k])
+    if (k > 0 && s.stage_device[k - 1] != s.stage_device[k]) {
       receive_forward_ns_[k] = receive_ns(c.stages[k].input_bytes);
-    if (k + 1 < S && s.stage_device[k + 1] != s.stage_device[k])
+      if (c.stages[k].input_bytes > 0) send_backward_ns_[k] = c.cluster.send_fixed_ns;
+    }
+    if (k + 1 < S && s.stage_device[k + 1] != s.stage_device[k]) {
       receive_backward_ns_[k] = receive_ns(c.stages[k].output_bytes);
+      if (c.stages[k].output_bytes > 0) send_forward_ns_[k] = c.cluster.send_fixed_ns;
+    }
   }
   // What a U adds before it: the optimizer step and, data parallel, the
   // all-reduce's exposed part.
@@ -124,8 +130,8 @@ TimeNs ComputeCost::Cost(int d, std::size_t index, const Action& a) const {
       return 0;
   }
   TimeNs fixed = c_.cluster.pass_overhead_ns + (extra_ns_.empty() ? 0 : extra_ns_[d][index]);
-  if (a.kind == ActionKind::kForward) fixed += receive_forward_ns_[a.stage];
-  if (IsBackwardPass(a.kind)) fixed += receive_backward_ns_[a.stage];
+  if (a.kind == ActionKind::kForward) fixed += receive_forward_ns_[a.stage] + send_forward_ns_[a.stage];
+  if (IsBackwardPass(a.kind)) fixed += receive_backward_ns_[a.stage] + send_backward_ns_[a.stage];
   if (exact_) return ns + fixed;
   double scaled = static_cast<double>(ns) / c_.cluster.Speed(d);
   if (c_.jitter > 0) scaled *= 1.0 + c_.jitter * UnitDraw(c_.seed, d, index);

@@ -31,7 +31,8 @@ constexpr TimeNs kNotYet = std::numeric_limits<TimeNs>::min();
 //
 // What the runtime does beyond each pass's profiled time is billed too: the
 // cluster's fixed pass overhead; the receiver's cost of a message from
-// another device (cluster.receive_*); a backward with weight_switch == recompute
+// another device (cluster.receive_*) and the sender's (cluster.send_fixed_ns,
+// on the pass that produces it); a backward with weight_switch == recompute
 // runs the forward again first (scaled like compute); every weight copy and
 // prediction (common/versioning.h, WeightWorkOf) takes the stage's profiled
 // copy or prediction time (unprofiled: 2 x its parameter bytes at the
@@ -60,6 +61,7 @@ class ComputeCost {
   bool exact_ = true;                          // every speed 1 and no jitter: stay in integers
   std::vector<std::vector<TimeNs>> extra_ns_;  // per device and action: weight work, updates' moved back
   std::vector<TimeNs> receive_forward_ns_, receive_backward_ns_;  // per stage: taking in its input / gradient
+  std::vector<TimeNs> send_forward_ns_, send_backward_ns_;        // per stage: sending its output / gradient
   std::vector<TimeNs> allreduce_ns_;                              // per stage: one all-reduce (AllReduceNs)
 };
 

@@ -115,11 +115,13 @@ TEST(Profile, RuntimeFiguresRoundTrip) {
   c.link_bytes_per_sec = 3.5e9;
   c.pass_overhead_ns = 9000;
   c.compute_contention = 0.25;
+  c.send_fixed_ns = 77000;
   const Cluster d = ParseCluster(ClusterToJson(c), "mem");
   EXPECT_EQ(d.link_latency_ns, 42000);
   EXPECT_DOUBLE_EQ(d.link_bytes_per_sec, 3.5e9);
   EXPECT_EQ(d.pass_overhead_ns, 9000);
   EXPECT_DOUBLE_EQ(d.compute_contention, 0.25);
+  EXPECT_EQ(d.send_fixed_ns, 77000);
 }
 
 std::string ErrorOf(const std::string& json) {

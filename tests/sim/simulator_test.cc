@@ -307,6 +307,37 @@ TEST(Simulator, RuntimeCostsAreBilled) {
   }
 }
 
+// A send to another device costs its sender send_fixed_ns on the pass that
+// produces the message: per mini-batch T forwards of stage 0 and T backwards
+// of stage 1 on a 2-stage chain (the oracle: the schedule's message count),
+// nothing on the stages' other passes, and nothing when the stages share a
+// device.
+TEST(Simulator, SendCostIsBilledToTheSendingPass) {
+  const int T = 4, M = 5;
+  const Schedule g = Sched(ScheduleKind::kGPipe, 2, T, M);
+  SimConfig base = UniformConfig(g, kF, kB);
+  for (auto& st : base.stages) st.output_bytes = st.input_bytes = 1 << 16;
+  base.stages[0].input_bytes = base.stages[1].output_bytes = 0;
+  SimConfig more = base;
+  more.cluster.send_fixed_ns = 4321;
+  const SimResult a = Simulate(g, base), b = Simulate(g, more);
+  for (int d = 0; d < 2; ++d) EXPECT_EQ(b.busy_ns[d] - a.busy_ns[d], T * M * 4321) << d;
+
+  ScheduleParams one;  // two chunks on one device: stages 0 and 1 share it
+  one.kind = ScheduleKind::kInterleaved1F1B;
+  one.devices = 1;
+  one.chunks = 2;
+  one.micro_batches = T;
+  one.mini_batches = M;
+  const Schedule shared = MakeSchedule(one);
+  ASSERT_EQ(shared.stage_device, (std::vector<int>{0, 0}));
+  SimConfig c = UniformConfig(shared, kF, kB);
+  for (auto& st : c.stages) st.output_bytes = st.input_bytes = 1 << 16;
+  SimConfig d = c;
+  d.cluster.send_fixed_ns = 4321;
+  EXPECT_EQ(Simulate(shared, d).busy_ns[0], Simulate(shared, c).busy_ns[0]);
+}
+
 TEST(Simulator, DeviceSpeedFactors) {
   const Schedule s = Sched(ScheduleKind::kGPipe, 2, 1, 1);
   SimConfig c = UniformConfig(s, kF, kB);
