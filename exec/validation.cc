@@ -60,6 +60,7 @@ Profile ProfileLayers(const ValidationSetup& v, const Layout& layout) {
   const int64_t m = v.micro_batch_size;
   const torch::Tensor samples = Sample(v, m * v.micro_batches, v.seed);
   std::vector<torch::Tensor> inputs;
+  inputs.reserve(static_cast<std::size_t>(v.micro_batches));
   for (int j = 0; j < v.micro_batches; ++j) inputs.push_back(samples.slice(0, j * m, (j + 1) * m));
   Profile p = ProfileModel(v.model, layout.model, inputs, v.profiling);
   p.partition = layout.partition;
