@@ -35,10 +35,11 @@ struct ProfileOptions {
 // Times each layer on `inputs` (micro-batches of one shape, on one device):
 // the mean over the timed iterations, as a pipeline's time is a sum of
 // passes (the median leaves out the slow ones a run pays for). Iteration r
-// takes inputs[r % inputs.size()], as a pipeline's passes each take new data. One input reused every
-// iteration stays in the caches and makes a layer that reads it look faster than it runs in a pipeline. The
-// last layer's times include the loss (cross-entropy and the accuracy
-// count), as the executor's last stage runs it. A layer's backward excludes
+// takes inputs[r % inputs.size()], as a pipeline's passes each take new
+// data: one input reused every iteration stays in the caches and makes a
+// layer that reads it look faster than it runs in a pipeline. The last
+// layer's times include the loss (cross-entropy and the accuracy count), as
+// the executor's last stage runs it. A layer's backward excludes
 // the fixed cost of starting a backward (MeasureRuntime's pass overhead),
 // which a stage of several layers pays once. REQUIRES: !inputs.empty().
 Profile ProfileModel(const std::string& name, const Model& model, const std::vector<torch::Tensor>& inputs,
