@@ -211,12 +211,8 @@ double MeasureContention(const Model& model, const torch::Tensor& sample, const 
   };
   const auto iteration = [&] { return iteration_of(w, sample); };
   torch::set_num_threads(1);
-  // Rounds of alone-then-shared, the median slowdown kept: one round can
-  // catch both threads on one core for a while (a scheduler transient a
-  // pipeline's stage threads, which sleep between passes, do not see) and
-  // measured up to 1.46 where its neighbours measured 0 (issue 12).
   // The two threads on two cores, as the question is: left to the
-  // scheduler, they can share one core for a whole round.
+  // scheduler, they can share one core for a whole round (issue 12).
   cpu_set_t allowed;
   CPU_ZERO(&allowed);
   pthread_getaffinity_np(pthread_self(), sizeof(allowed), &allowed);
@@ -231,6 +227,10 @@ double MeasureContention(const Model& model, const torch::Tensor& sample, const 
     pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
   };
   pin(0);
+  // Rounds of alone-then-shared, the median slowdown kept: one round can
+  // catch both threads on one core for a while (a scheduler transient a
+  // pipeline's stage threads, which sleep between passes, do not see) and
+  // measured up to 1.46 where its neighbours measured 0 (issue 12).
   std::vector<double> slowdowns;
   for (int round = 0; round < kContentionRounds; ++round) {
     const TimeNs alone = Median(o, iteration);
