@@ -28,7 +28,7 @@ class Ring {
   const T& front() const { return buf_[head_]; }
   const T& back() const { return buf_[(head_ + size_ - 1) & mask_]; }
   void push_back(const T& v) {
-    if (size_ == buf_.size()) Grow();
+    if (size_ == mask_ + 1) Grow();
     buf_[(head_ + size_) & mask_] = v;
     ++size_;
   }
@@ -46,7 +46,8 @@ class Ring {
     mask_ = buf_.size() - 1;
   }
   std::vector<T> buf_;
-  std::size_t head_ = 0, size_ = 0, mask_ = 0;
+  std::size_t head_ = 0, size_ = 0;
+  std::size_t mask_ = ~std::size_t{0};  // capacity - 1: a new ring is full at size 0
 };
 
 // ceil for the non-negative times here, without a call into libm.
@@ -210,12 +211,17 @@ class EventEngine : EngineBase {
     bool touched = false;                      // in touched_
     double bytes_per_ns = 0, ns_per_byte = 0;  // the wiring's bandwidth, beside the clock that reads it
     // Each transfer's share while n are on the wire, bandwidth / n, and its
-    // inverse: set when n changes, so that the clock's chain from one finish
-    // to the next (advance, next finish time) has no division in it.
+    // inverse: set at the end of an instant in which n changed (a finish and
+    // the join it lets in usually leave it as it was), so that the clock's
+    // chain from one finish to the next (advance, next finish time) has no
+    // division in it.
     double share_bytes_per_ns = 0, ns_per_share_byte = 0;
+    std::size_t shared_n = 0;  // the n they are for
     TimeNs latency_ns = 0;
     void Shared() {
-      const auto n = static_cast<double>(active.size());
+      if (active.size() == shared_n) return;
+      shared_n = active.size();
+      const auto n = static_cast<double>(shared_n);
       share_bytes_per_ns = n > 0 ? bytes_per_ns / n : 0;
       ns_per_share_byte = ns_per_byte * n;
     }
@@ -282,7 +288,7 @@ class EventEngine : EngineBase {
       if (a.kind == ActionKind::kForward) rec_.ChangeInFlight(a, +1, start);
       dev.busy = true;
       dev.running = a;
-      PrefetchAfter(row, dev.next);
+      PrefetchAfter(row.data(), dev.next);
       if (contention_ > 0) {
         AdvanceCompute();
         dev.remaining_ns = static_cast<double>(cost_(d, dev.next, a));
@@ -348,11 +354,9 @@ class EventEngine : EngineBase {
   // The output of a stage for micro-batch g is (or will be) at its consumer
   // at time `at`.
   void Publish(bool forward, int consumer_stage, std::int64_t g, TimeNs at) {
-    auto& avail = forward ? fwd_avail_ : bwd_avail_;
     const int producer_stage = forward ? consumer_stage - 1 : consumer_stage + 1;
-    const std::size_t key = Key(producer_stage, g);
-    avail[key] = at;
-    __builtin_prefetch(avail.data() + key + 8, 1);
+    SetArrival(forward, producer_stage, g, at);
+    __builtin_prefetch((forward ? fwd_avail_ : bwd_avail_).data() + Key(producer_stage, g) + 8, 1);
     const int d = s_.stage_device[consumer_stage];
     if (!run_ahead_) {
       TryStart(d);
@@ -363,8 +367,8 @@ class EventEngine : EngineBase {
   }
 
   // Sends a's output, ready at `end` (now, unless running ahead).
-  void Send(int d, const Action& a, std::optional<int> channel, int consumer_stage, std::int64_t g,
-            Bytes bytes, TimeNs end) {
+  [[gnu::always_inline]] void Send(int d, const Action& a, std::optional<int> channel, int consumer_stage,
+                                   std::int64_t g, Bytes bytes, TimeNs end) {
     const bool forward = consumer_stage > a.stage;
     if (!channel) {  // a hand-off in memory
       Publish(forward, consumer_stage, g, end);
@@ -425,6 +429,7 @@ class EventEngine : EngineBase {
     // queued comes early, finds nothing done and looks again.
     for (int l : touched_) {
       links_[l].touched = false;
+      links_[l].Shared();
       if (!links_[l].event_queued) Reschedule(l);
     }
     touched_.clear();
@@ -437,7 +442,6 @@ class EventEngine : EngineBase {
     t.start_ns = q_.Now();
     Link& link = links_[ch.link];
     link.active.push({link.virtual_bytes + static_cast<double>(t.bytes), link.put_on++, channel});
-    link.Shared();
   }
 
   // Processor sharing: every transfer on the wire gets bandwidth / n.
@@ -464,13 +468,24 @@ class EventEngine : EngineBase {
     Link& link = links_[l];
     link.event_queued = false;
     Advance(link);
+    // A channel whose next transfer, already sent, goes on the wire now: put
+    // on below, once this instant's finishes are off, as FlushJoins would
+    // (only the order of equal tags can differ, which changes no time).
+    int due = -1;
     while (!link.active.empty() && link.active.top().tag - link.virtual_bytes <= 1e-3) {
       const int channel = link.active.top().channel;
       link.active.pop();
       Channel& ch = channels_[channel];
       const Transfer& t = ch.queue.front();
       rec_.Transfer(channel, t.start_ns, q_.Now(), *t.action, t.bytes);
-      arrived_.push_back({t.g, t.consumer_stage, t.forward});
+      // The data reaches its consumer one latency after its last byte left.
+      // Running ahead, publishing only marks the consumer ready, so it is
+      // done now; else the consumer may start and send, once the link is
+      // left as this instant's finishes leave it.
+      if (run_ahead_)
+        Publish(t.forward, t.consumer_stage, t.g, q_.Now() + link.latency_ns);
+      else
+        arrived_.push_back({t.g, t.consumer_stage, t.forward});
       if (!c_.cluster.overlap_compute && --dev_[wiring_.channel_sender[channel]].pending_sends == 0)
         pending_wake_.push_back(wiring_.channel_sender[channel]);
       ch.queue.pop_front();
@@ -478,13 +493,14 @@ class EventEngine : EngineBase {
       if (ch.queue.empty()) continue;
       if (ch.queue.front().start_ns > q_.Now())
         ScheduleJoin(channel);
+      else if (due < 0)
+        due = channel;
       else
         Join(channel);
     }
-    link.Shared();
     if (link.active.empty()) link.virtual_bytes = 0;
-    Touch(l);  // rescheduled once the instant's joins are on
-    // The data reaches its consumer one latency after its last byte left.
+    if (due >= 0) PutOnWire(due);
+    Touch(l);  // shared and rescheduled once the instant's joins are on
     for (const Arrived& t : arrived_) Publish(t.forward, t.consumer_stage, t.g, q_.Now() + link.latency_ns);
     arrived_.clear();
     for (int d : pending_wake_) {

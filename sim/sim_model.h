@@ -178,8 +178,9 @@ class EngineBase {
   // one blocked input and the next.
   template <class Held, class Sent>
   bool RunActions(int d, std::size_t& next, TimeNs& free_ns, Held held, Sent sent) {
-    const std::vector<Action>& row = s_.device_actions[d];
-    while (!held() && next < row.size()) {
+    const Action* const row = s_.device_actions[d].data();
+    const std::size_t row_size = s_.device_actions[d].size();
+    while (!held() && next < row_size) {
       const Action& a = row[next];
       if (IsComm(a.kind)) {  // transfers are modelled, not run
         ++next;
@@ -219,13 +220,26 @@ class EngineBase {
     // next cache line of this stream before it is needed (a thousand such
     // streams are too many for the hardware's prefetcher).
     __builtin_prefetch(avail.data() + key + 8);
+    if (2 * key + m.forward == last_published_) return last_published_at_;
     return avail[key];
+  }
+  // The output of `producer_stage` for global micro-batch g is (or will be)
+  // at its consumer at `at`. The consumer it wakes reads it at once: from a
+  // copy at a fixed address, since a load from the array, at an address
+  // known early, waits for (or is replayed behind) the store to an address
+  // that was computed late, and did cost the event engine a quarter of its
+  // time on a shared bus.
+  void SetArrival(bool forward, int producer_stage, std::int64_t g, TimeNs at) {
+    const std::size_t key = Key(producer_stage, g);
+    (forward ? fwd_avail_ : bwd_avail_)[key] = at;
+    last_published_ = 2 * key + (forward ? 1 : 0);
+    last_published_at_ = at;
   }
   // A device's action after action i is read when i ends, maybe a thousand
   // devices' work later: ask for it now, two cache lines ahead, so that the
   // pass after the next one's transfers is in cache too.
-  static void PrefetchAfter(const std::vector<Action>& row, std::size_t i) {
-    const char* next = reinterpret_cast<const char*>(row.data() + i + 1);
+  static void PrefetchAfter(const Action* row, std::size_t i) {
+    const char* next = reinterpret_cast<const char*>(row + i + 1);
     __builtin_prefetch(next);
     __builtin_prefetch(next + 64);
     __builtin_prefetch(next + 128);
@@ -243,7 +257,9 @@ class EngineBase {
   const ComputeCost cost_;
   const Wiring wiring_;
   Recorder rec_;
-  std::vector<TimeNs> fwd_avail_, bwd_avail_;  // [producer stage][g]: arrival at the consumer
+  std::vector<TimeNs> fwd_avail_, bwd_avail_;     // [producer stage][g]: arrival at the consumer
+  std::size_t last_published_ = ~std::size_t{0};  // 2 x key + forward, of the latest SetArrival
+  TimeNs last_published_at_ = kNotYet;
 };
 
 }  // namespace xpipe::sim
