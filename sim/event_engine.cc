@@ -27,6 +27,8 @@ class Ring {
   T& front() { return buf_[head_]; }
   const T& front() const { return buf_[head_]; }
   const T& back() const { return buf_[(head_ + size_ - 1) & mask_]; }
+  // The i-th from the front. REQUIRES: i < size().
+  const T& at(std::size_t i) const { return buf_[(head_ + i) & mask_]; }
   void push_back(const T& v) {
     if (size_ == mask_ + 1) Grow();
     buf_[(head_ + size_) & mask_] = v;
@@ -38,7 +40,7 @@ class Ring {
   }
 
  private:
-  void Grow() {
+  [[gnu::noinline, gnu::cold]] void Grow() {  // out of line: the hot push stays small
     std::vector<T> bigger(buf_.empty() ? 8 : 2 * buf_.size());
     for (std::size_t i = 0; i < size_; ++i) bigger[i] = buf_[(head_ + i) & mask_];
     buf_.swap(bigger);
@@ -100,7 +102,7 @@ class EventEngine : EngineBase {
           TryStart(static_cast<int>(e.target));
           break;
         case kLinkDone:
-          LinkDone(static_cast<int>(e.target));
+          if (!FinishAlone(static_cast<int>(e.target))) LinkDone(static_cast<int>(e.target));
           break;
         case kJoin:
           Join(static_cast<int>(e.target));
@@ -184,7 +186,7 @@ class EventEngine : EngineBase {
       if (run_.empty() || !(run_.back() > w))
         run_.push_back(w);
       else
-        heap_.push(w);
+        HeapPush(w);
     }
     // REQUIRES: !empty().
     const OnWire& top() const { return RunFirst() ? run_.front() : heap_.top(); }
@@ -193,10 +195,16 @@ class EventEngine : EngineBase {
       if (RunFirst())
         run_.pop_front();
       else
-        heap_.pop();
+        HeapPop();
     }
 
+    // The run, whose transfers finish in its order while the heap is empty.
+    const Ring<OnWire>* OnlyRun() const { return heap_.empty() ? &run_ : nullptr; }
+
    private:
+    // Out of line, as the rarer case: what calls them stays small.
+    [[gnu::noinline]] void HeapPush(const OnWire& w) { heap_.push(w); }
+    [[gnu::noinline]] void HeapPop() { heap_.pop(); }
     bool RunFirst() const { return heap_.empty() || (!run_.empty() && heap_.top() > run_.front()); }
     Ring<OnWire> run_;
     std::priority_queue<OnWire, std::vector<OnWire>, std::greater<>> heap_;
@@ -464,6 +472,47 @@ class EventEngine : EngineBase {
     link.event_queued = true;
   }
 
+  // The common event on a busy shared link, running ahead with copy
+  // engines: one transfer finishes, alone at this instant, and its channel's
+  // next one, already sent, takes its place on the wire. What LinkDone, the
+  // clock and FlushJoins would do for it, in one pass, with nothing left for
+  // the instant's end unless the consumer it wakes puts a transfer on a
+  // link now. Returns false, having changed nothing but the link's clock,
+  // where the event is not that one.
+  bool FinishAlone(int l) {
+    if (!fast_finish_ || !touched_.empty() || q_.MoreAtNow()) return false;
+    Link& link = links_[l];
+    const Ring<OnWire>* run = link.active.OnlyRun();
+    if (run == nullptr || run->size() < 2) return false;
+    Advance(link);
+    const OnWire& head = run->front();
+    if (head.tag - link.virtual_bytes > 1e-3 || run->at(1).tag - link.virtual_bytes <= 1e-3) return false;
+    const int channel = head.channel;
+    Channel& ch = channels_[channel];
+    if (ch.queue.size() < 2 || ch.queue.at(1).start_ns > q_.Now()) return false;
+    link.event_queued = false;
+    link.active.pop();
+    const Transfer& t = ch.queue.front();
+    rec_.Transfer(channel, t.start_ns, q_.Now(), *t.action, t.bytes);
+    const int producer_stage = t.forward ? t.consumer_stage - 1 : t.consumer_stage + 1;
+    SetArrival(t.forward, producer_stage, t.g, q_.Now() + link.latency_ns);
+    const int consumer = s_.stage_device[t.consumer_stage];
+    ch.queue.pop_front();
+    Transfer& next = ch.queue.front();  // on the wire now; n is as it was, and so is the share
+    next.start_ns = q_.Now();
+    link.active.push({link.virtual_bytes + static_cast<double>(next.bytes), link.put_on++, channel});
+    if (dev_[consumer].waiting) {
+      dev_[consumer].waiting = false;
+      RunDevice(consumer);
+    }
+    RunReady();
+    if (!touched_.empty() || q_.MoreAtNow())
+      Touch(l);  // joined by a consumer's send: rescheduled at the instant's end
+    else
+      Reschedule(l);
+    return true;
+  }
+
   void LinkDone(int l) {
     Link& link = links_[l];
     link.event_queued = false;
@@ -522,6 +571,7 @@ class EventEngine : EngineBase {
   // Devices run ahead between link events (RunDevice); with contention a
   // device's rate depends on who else computes, so every completion is an event.
   const bool run_ahead_ = c_.run_ahead && contention_ == 0;
+  const bool fast_finish_ = run_ahead_ && c_.cluster.overlap_compute;  // FinishAlone may apply
   std::vector<int> ready_;    // running ahead: devices that can go on
   std::vector<int> joining_;  // channels whose first transfer goes on the wire at this instant
   std::vector<int> touched_;  // links whose transfers changed at this instant

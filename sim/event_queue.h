@@ -88,7 +88,10 @@ class EventQueue {
   }
   TimeNs Now() const { return now_ns_; }
   // Whether events at Now() are still to be popped.
-  bool MoreAtNow() const { return has_lone_ ? lone_time_ns_ == now_ns_ : head_ < buckets_[0].size(); }
+  bool MoreAtNow() const {
+    if (has_lone_) return lone_time_ns_ == now_ns_;
+    return size_ > 0 && head_ < buckets_[0].size();
+  }
 
  private:
   void Put(const Event& e) {
