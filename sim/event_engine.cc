@@ -87,12 +87,11 @@ class EventEngine : EngineBase {
     } else {
       for (int d = 0; d < D_; ++d) TryStart(d);
     }
-    std::int64_t events = 0;
     for (;;) {
       if (!touched_.empty() && !q_.MoreAtNow()) FlushJoins();  // the instant's last event is done
       if (q_.Empty()) break;
       const Event e = q_.Pop();
-      ++events;
+      ++events_;
       switch (e.type) {
         case kComputeDone:
           if (contention_ > 0 && e.payload != dev_[e.target].generation) break;  // superseded
@@ -118,7 +117,7 @@ class EventEngine : EngineBase {
       makespan_ns = std::max(makespan_ns, dev_[d].free_ns);
     }
     SimResult r = Finish(makespan_ns);
-    r.events = events;
+    r.events = events_;
     r.event_engine = true;
     return r;
   }
@@ -465,23 +464,48 @@ class EventEngine : EngineBase {
   void Reschedule(int l) {
     Link& link = links_[l];
     if (link.active.empty()) return;
-    // The least tag is reached after its bytes left at bandwidth / n.
-    const double least = link.active.top().tag - link.virtual_bytes;
-    const double ns = std::max(0.0, least) * link.ns_per_share_byte;
-    q_.Schedule(q_.Now() + CeilNs(ns), kLinkDone, static_cast<std::uint32_t>(l));
+    q_.Schedule(q_.Now() + NextFinishNs(link), kLinkDone, static_cast<std::uint32_t>(l));
     link.event_queued = true;
+  }
+  // How long from now until the least tag is reached, its bytes leaving at
+  // bandwidth / n. REQUIRES: the link is advanced to now and not idle.
+  TimeNs NextFinishNs(const Link& link) const {
+    const double least = link.active.top().tag - link.virtual_bytes;
+    return CeilNs(std::max(0.0, least) * link.ns_per_share_byte);
   }
 
   // The common event on a busy shared link, running ahead with copy
   // engines: one transfer finishes, alone at this instant, and its channel's
   // next one, already sent, takes its place on the wire. What LinkDone, the
   // clock and FlushJoins would do for it, in one pass, with nothing left for
-  // the instant's end unless the consumer it wakes puts a transfer on a
-  // link now. Returns false, having changed nothing but the link's clock,
-  // where the event is not that one.
+  // the instant's end unless the consumer it wakes puts a transfer on a link
+  // now; and while the link's next finish is then the only event pending,
+  // the clock is moved to it here and it is done the same way. Returns false,
+  // having changed nothing but the link's clock, where the event is not that
+  // one.
   bool FinishAlone(int l) {
     if (!fast_finish_ || !touched_.empty() || q_.MoreAtNow()) return false;
     Link& link = links_[l];
+    if (!FinishOneAlone(link)) return false;
+    for (;;) {
+      if (!touched_.empty() || q_.MoreAtNow()) {
+        Touch(l);  // joined by a consumer's send: rescheduled at the instant's end
+        return true;
+      }
+      if (!q_.Empty()) {
+        Reschedule(l);
+        return true;
+      }
+      q_.AdvanceTo(q_.Now() + NextFinishNs(link));  // the event Reschedule would queue, taken at once
+      ++events_;
+      if (!FinishOneAlone(link)) {
+        LinkDone(l);
+        return true;
+      }
+    }
+  }
+  // FinishAlone's one finish, if the event is that one; its consumer runs.
+  bool FinishOneAlone(Link& link) {
     const Ring<OnWire>* run = link.active.OnlyRun();
     if (run == nullptr || run->size() < 2) return false;
     Advance(link);
@@ -506,10 +530,6 @@ class EventEngine : EngineBase {
       RunDevice(consumer);
     }
     RunReady();
-    if (!touched_.empty() || q_.MoreAtNow())
-      Touch(l);  // joined by a consumer's send: rescheduled at the instant's end
-    else
-      Reschedule(l);
     return true;
   }
 
@@ -572,6 +592,7 @@ class EventEngine : EngineBase {
   // device's rate depends on who else computes, so every completion is an event.
   const bool run_ahead_ = c_.run_ahead && contention_ == 0;
   const bool fast_finish_ = run_ahead_ && c_.cluster.overlap_compute;  // FinishAlone may apply
+  std::int64_t events_ = 0;   // events done, counting those FinishAlone takes without queueing them
   std::vector<int> ready_;    // running ahead: devices that can go on
   std::vector<int> joining_;  // channels whose first transfer goes on the wire at this instant
   std::vector<int> touched_;  // links whose transfers changed at this instant

@@ -87,6 +87,13 @@ class EventQueue {
     return buckets_[0][head_++];
   }
   TimeNs Now() const { return now_ns_; }
+  // Moves the clock to time_ns with no event: for an owner whose next event
+  // would be the only one pending, so that it need not queue and pop it.
+  // REQUIRES: Empty(), time_ns >= Now().
+  void AdvanceTo(TimeNs time_ns) {
+    XPIPE_CHECK(size_ == 0 && time_ns >= now_ns_, "clock advanced past pending events or backwards");
+    now_ns_ = time_ns;
+  }
   // Whether events at Now() are still to be popped.
   bool MoreAtNow() const {
     if (has_lone_) return lone_time_ns_ == now_ns_;
