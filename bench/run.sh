@@ -105,6 +105,16 @@ for name, (t, rt, ratio, ref) in ratios.items():
     unit = "ns"
     print(f"{name:44} {t:10.1f}{unit} {rt:10.1f}{unit} {ratio:9.3f} {b if b else float('nan'):9.3f} {change:>8}"
           + ("  WORSE" if bad else ""))
+# The event engine against the dataflow engine on the same schedule, same run
+# (issue 17's target: within 3x); not a regression check.
+for label, event, dataflow in (
+        ("GPipe 1024 x 4096, 1 MiB transfers, chain", "BM_Simulate/0/1024/4096/1048576/1/0",
+         "BM_Simulate/0/1024/4096/1048576/0/0"),
+        ("GPipe 257 x 16384, 1 MiB transfers, event engine on a 256-sender bus, dataflow on the chain",
+         "BM_Simulate/0/257/16384/1048576/1/1", "BM_Simulate/0/257/16384/1048576/0/0")):
+    if event in per_unit and dataflow in per_unit:
+        print(f"event / dataflow engine, {label}: {per_unit[event] / per_unit[dataflow]:.2f}x "
+              f"({1e3 / per_unit[event]:.1f} vs {1e3 / per_unit[dataflow]:.1f} M actions/s)")
 print(f"{worse} of {len(ratios)} ratios worse than the baseline by more than {threshold:.0%}"
       if worse else f"ok: no ratio worse than the baseline by more than {threshold:.0%}")
 sys.exit(1 if worse else 0)
