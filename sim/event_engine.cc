@@ -273,6 +273,7 @@ class EventEngine : EngineBase {
       const std::int64_t g = GlobalMicroBatch(a);
       TimeNs start = q_.Now();
       if (const auto m = Consumes(a, S_, T_)) {
+        PrefetchStream(*m, g);
         const TimeNs at = Arrival(*m, g);
         if (at == kNotYet) return;  // the producer wakes us
         start = std::max(start, at);
