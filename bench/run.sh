@@ -70,8 +70,10 @@ REFERENCE = {
     "BM_Prediction/16": "BM_Memcpy/16",
 }
 # Thread wake-ups on a shared 2-core machine swing +-60 % between runs, more
-# than their reference follows: those figures get a looser threshold.
-LOOSE = {"BM_ExecutorPerAction": 1.0, "BM_HandOff": 1.0}
+# than their reference follows, and a prediction from 13 to 43 memcpys of its
+# weights (one run in five of the final runs of 2026-11-30 crossed 35 %):
+# those figures get a looser threshold.
+LOOSE = {"BM_ExecutorPerAction": 1.0, "BM_HandOff": 1.0, "BM_Prediction/16": 1.0}
 
 def reference(name):
     if name in REFERENCE:
